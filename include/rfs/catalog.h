@@ -1,0 +1,174 @@
+/*
+ * catalog.h - the SQLite catalog: every inode, directory entry, xattr,
+ * event and audit record of a store.
+ *
+ * Concurrency: one connection, used under the caller's catalog lock (the fs
+ * layer's meta lock, or a tool's single thread).  Nothing here locks.
+ * Durability: WAL mode, synchronous=NORMAL, secure_delete=ON.  A commit is
+ * in the WAL file (safe against a daemon crash) when it returns; rfs_cat_sync
+ * makes it safe against power loss (fdatasync of the WAL), which fsync and
+ * fsyncdir call.  The schema is documented in docs/format.md.
+ */
+#ifndef RFS_CATALOG_H
+#define RFS_CATALOG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "rfs/crypto.h"
+
+#define RFS_ROOT_INO 1
+#define RFS_CLASS_MAX 64
+
+enum rfs_state {
+	RFS_LIVE = 0,       /* reachable through the namespace */
+	RFS_TRASH = 1,      /* last link removed; recoverable until purged */
+	RFS_SHRED = 2,      /* due: key destroyed or about to be; never shown */
+};
+
+struct rfs_attr {
+	uint64_t ino;
+	uint32_t mode, uid, gid, nlink;
+	uint64_t size, rdev;
+	int64_t atime, mtime, ctime;    /* ns since the epoch */
+	int64_t created;                /* trusted creation time, ns */
+	char class[RFS_CLASS_MAX + 1];
+	int64_t period;                 /* key window start (s) of created */
+	unsigned char wkey[RFS_WRAPPED_BYTES];
+	int has_key;                    /* 0 once crypto-shredded */
+	int hold;
+	int state;
+	int64_t del_time;               /* trash: when, by whom, from where */
+	uint32_t del_uid;
+	uint64_t del_parent;
+};
+
+struct rfs_catalog;
+
+/* Opens PATH; with CREATE makes a new catalog (fails if it exists). */
+int rfs_cat_open(const char *path, int create, int readonly,
+    struct rfs_catalog **out, char *err, size_t errlen);
+void rfs_cat_close(struct rfs_catalog *c);
+int rfs_cat_sync(struct rfs_catalog *c);
+/* PRAGMA integrity_check plus our own invariants; 0 or -EUCLEAN. */
+int rfs_cat_check(struct rfs_catalog *c, char *err, size_t errlen);
+/* Checkpoints the WAL (TRUNCATE), so no old page survives in it. */
+int rfs_cat_checkpoint(struct rfs_catalog *c);
+
+int rfs_cat_begin(struct rfs_catalog *c);
+int rfs_cat_commit(struct rfs_catalog *c);
+void rfs_cat_rollback(struct rfs_catalog *c);
+
+int rfs_cat_meta_get(struct rfs_catalog *c, const char *key, int64_t *v);
+int rfs_cat_meta_set(struct rfs_catalog *c, const char *key, int64_t v);
+
+/* Inodes.  insert assigns a->ino (never reused: AUTOINCREMENT). */
+int rfs_cat_inode_insert(struct rfs_catalog *c, struct rfs_attr *a);
+int rfs_cat_inode_get(struct rfs_catalog *c, uint64_t ino, struct rfs_attr *a);
+int rfs_cat_inode_put(struct rfs_catalog *c, const struct rfs_attr *a);
+int rfs_cat_inode_delete(struct rfs_catalog *c, uint64_t ino);
+int rfs_cat_inode_set_link(struct rfs_catalog *c, uint64_t ino,
+    const unsigned char *blob, size_t len);
+int rfs_cat_inode_get_link(struct rfs_catalog *c, uint64_t ino,
+    unsigned char **blob, size_t *len);
+int rfs_cat_inode_set_delpath(struct rfs_catalog *c, uint64_t ino,
+    const unsigned char *blob, size_t len);
+int rfs_cat_inode_get_delpath(struct rfs_catalog *c, uint64_t ino,
+    unsigned char **blob, size_t *len);
+/* Calls FN for every inode in STATE (ordered by ino); FN returns non-zero
+ * to stop.  Used by sweeps, trash listing and status. */
+typedef int (*rfs_cat_inode_fn)(void *ctx, const struct rfs_attr *a);
+int rfs_cat_inode_each(struct rfs_catalog *c, int state, uint64_t after,
+    int limit, rfs_cat_inode_fn fn, void *ctx);
+
+/* Directory entries, keyed by (parent, keyed hash of the name). */
+struct rfs_dirent {
+	int64_t id;                 /* stable readdir offset */
+	uint64_t ino;
+	unsigned char *name;        /* sealed name; owned by the iterator */
+	size_t namelen;
+};
+int rfs_cat_dirent_lookup(struct rfs_catalog *c, uint64_t parent,
+    const unsigned char hash[RFS_HASH_BYTES], uint64_t *ino);
+int rfs_cat_dirent_insert(struct rfs_catalog *c, uint64_t parent,
+    const unsigned char hash[RFS_HASH_BYTES], const unsigned char *name,
+    size_t namelen, uint64_t ino);
+int rfs_cat_dirent_delete(struct rfs_catalog *c, uint64_t parent,
+    const unsigned char hash[RFS_HASH_BYTES]);
+/* Entries of PARENT with id > AFTER, ordered by id; FN returns non-zero to
+ * stop (the entry it stopped on is not consumed). */
+typedef int (*rfs_cat_dirent_fn)(void *ctx, const struct rfs_dirent *d);
+int rfs_cat_dirent_each(struct rfs_catalog *c, uint64_t parent, int64_t after,
+    rfs_cat_dirent_fn fn, void *ctx);
+int rfs_cat_dirent_any(struct rfs_catalog *c, uint64_t parent);
+/* Any one entry naming INO: (parent, sealed name). */
+int rfs_cat_dirent_of(struct rfs_catalog *c, uint64_t ino, uint64_t *parent,
+    unsigned char **name, size_t *namelen);
+
+/* Extended attributes, keyed by (ino, keyed hash of the name). */
+int rfs_cat_xattr_get(struct rfs_catalog *c, uint64_t ino,
+    const unsigned char hash[RFS_HASH_BYTES], unsigned char **val,
+    size_t *len);
+int rfs_cat_xattr_set(struct rfs_catalog *c, uint64_t ino,
+    const unsigned char hash[RFS_HASH_BYTES], const unsigned char *name,
+    size_t namelen, const unsigned char *val, size_t len);
+int rfs_cat_xattr_remove(struct rfs_catalog *c, uint64_t ino,
+    const unsigned char hash[RFS_HASH_BYTES]);
+int rfs_cat_xattr_delete_all(struct rfs_catalog *c, uint64_t ino);
+typedef int (*rfs_cat_blob_fn)(void *ctx, const unsigned char *b, size_t len);
+int rfs_cat_xattr_names(struct rfs_catalog *c, uint64_t ino,
+    rfs_cat_blob_fn fn, void *ctx);
+
+/* Aggregates for statfs and status. */
+int rfs_cat_counts(struct rfs_catalog *c, uint64_t *files, uint64_t *bytes);
+
+/* Events (issue: deadlines from events). */
+struct rfs_event {
+	int64_t id;
+	uint64_t ino;
+	int64_t at;          /* ns */
+	int64_t set_time;
+	uint32_t set_uid;
+	unsigned char *reason; size_t reasonlen;   /* sealed */
+};
+int rfs_cat_event_insert(struct rfs_catalog *c, struct rfs_event *e);
+int rfs_cat_event_delete(struct rfs_catalog *c, int64_t id);
+typedef int (*rfs_cat_event_fn)(void *ctx, const struct rfs_event *e);
+int rfs_cat_event_each(struct rfs_catalog *c, rfs_cat_event_fn fn, void *ctx);
+
+/* Audit trail rows; the chain MAC is computed by audit.c. */
+struct rfs_audit_row {
+	int64_t id, time;
+	char op[24];
+	uint64_t ino;
+	char class[RFS_CLASS_MAX + 1];
+	uint32_t uid;
+	unsigned char *detail; size_t detaillen;   /* sealed, may be empty */
+	unsigned char mac[RFS_MAC_BYTES];
+};
+int rfs_cat_audit_insert(struct rfs_catalog *c, struct rfs_audit_row *r);
+int rfs_cat_audit_last(struct rfs_catalog *c, struct rfs_audit_row *r);
+typedef int (*rfs_cat_audit_fn)(void *ctx, const struct rfs_audit_row *r);
+int rfs_cat_audit_each(struct rfs_catalog *c, int64_t since,
+    rfs_cat_audit_fn fn, void *ctx);
+int rfs_cat_audit_prune(struct rfs_catalog *c, int64_t before);
+
+/*
+ * Key windows: (class, window start) -> latest creation time of a file
+ * wrapped by that window key.  The key may be destroyed once
+ * last_created + backup_retention(class) has passed and no held file
+ * still needs it.
+ */
+int rfs_cat_keywin_touch(struct rfs_catalog *c, const char *cls,
+    int64_t start, int64_t created);
+typedef int (*rfs_cat_keywin_fn)(void *ctx, const char *cls, int64_t start,
+    int64_t last_created);
+int rfs_cat_keywin_each(struct rfs_catalog *c, rfs_cat_keywin_fn fn,
+    void *ctx);
+int rfs_cat_keywin_delete(struct rfs_catalog *c, const char *cls,
+    int64_t start);
+int rfs_cat_keywin_held(struct rfs_catalog *c, const char *cls,
+    int64_t start);
+
+#endif

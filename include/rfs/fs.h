@@ -1,0 +1,163 @@
+/*
+ * fs.h - the filesystem proper, free of FUSE types.
+ *
+ * fuse_ops.c translates FUSE requests into these calls; the tools use the
+ * same calls offline.  Every function returns 0 (or a byte count) or a
+ * negative errno.
+ *
+ * Locking (the only order allowed):  inode->lock  before  fs->meta.
+ *   fs->meta   guards the catalog, the inode table and every inode's
+ *              attributes (struct rfs_attr) and lookup/open counts;
+ *   inode->lock guards the inode's open object (contents I/O).
+ * Data I/O runs under the inode lock only, so reads and writes of
+ * different files proceed in parallel and never touch SQLite; the new size
+ * and mtime reach the catalog at flush, fsync and release.
+ */
+#ifndef RFS_FS_H
+#define RFS_FS_H
+
+#include <stdint.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/types.h>
+
+#include "rfs/clock.h"
+#include "rfs/policy.h"
+#include "rfs/store.h"
+
+struct rfs_fs;
+struct rfs_handle;
+
+struct rfs_ctx {
+	uid_t uid;
+	gid_t gid;
+	pid_t pid;
+};
+
+struct rfs_entry {
+	uint64_t ino;
+	struct stat st;
+	double timeout;      /* entry and attr validity, seconds */
+};
+
+/* setattr mask */
+#define RFS_SET_MODE   (1 << 0)
+#define RFS_SET_UID    (1 << 1)
+#define RFS_SET_GID    (1 << 2)
+#define RFS_SET_SIZE   (1 << 3)
+#define RFS_SET_ATIME  (1 << 4)
+#define RFS_SET_MTIME  (1 << 5)
+#define RFS_SET_ATIME_NOW (1 << 6)
+#define RFS_SET_MTIME_NOW (1 << 7)
+#define RFS_SET_CTIME  (1 << 8)
+#define RFS_SET_KILLPRIV (1 << 9)
+
+/* Called when a name must leave the kernel's caches (expiry, restore). */
+typedef void (*rfs_inval_fn)(void *ctx, uint64_t parent, const char *name,
+    size_t len);
+
+int rfs_fs_new(struct rfs_store *st, struct rfs_policy *pol,
+    struct rfs_fs **out);
+void rfs_fs_free(struct rfs_fs *fs);
+void rfs_fs_set_inval(struct rfs_fs *fs, rfs_inval_fn fn, void *ctx);
+struct rfs_store *rfs_fs_store(struct rfs_fs *fs);
+/* Takes a reference to the current policy; release with rfs_policy_unref. */
+struct rfs_policy *rfs_fs_policy(struct rfs_fs *fs);
+/* Installs a new policy (takes ownership of the caller's reference). */
+void rfs_fs_set_policy(struct rfs_fs *fs, struct rfs_policy *pol);
+int64_t rfs_fs_now(struct rfs_fs *fs);
+struct rfs_clock *rfs_fs_clock(struct rfs_fs *fs);
+/* Persists dirty sizes and the clock; called at unmount. */
+int rfs_fs_sync_all(struct rfs_fs *fs);
+
+int rfs_fs_lookup(struct rfs_fs *fs, uint64_t parent, const char *name,
+    struct rfs_entry *e);
+void rfs_fs_forget(struct rfs_fs *fs, uint64_t ino, uint64_t n);
+int rfs_fs_getattr(struct rfs_fs *fs, uint64_t ino, struct stat *st,
+    double *timeout);
+int rfs_fs_setattr(struct rfs_fs *fs, const struct rfs_ctx *ctx, uint64_t ino,
+    struct rfs_handle *h, const struct stat *in, int mask, struct stat *out,
+    double *timeout);
+int rfs_fs_mknod(struct rfs_fs *fs, const struct rfs_ctx *ctx,
+    uint64_t parent, const char *name, mode_t mode, dev_t rdev,
+    struct rfs_entry *e);
+int rfs_fs_mkdir(struct rfs_fs *fs, const struct rfs_ctx *ctx,
+    uint64_t parent, const char *name, mode_t mode, struct rfs_entry *e);
+int rfs_fs_symlink(struct rfs_fs *fs, const struct rfs_ctx *ctx,
+    uint64_t parent, const char *name, const char *target,
+    struct rfs_entry *e);
+int rfs_fs_link(struct rfs_fs *fs, const struct rfs_ctx *ctx, uint64_t ino,
+    uint64_t parent, const char *name, struct rfs_entry *e);
+int rfs_fs_unlink(struct rfs_fs *fs, const struct rfs_ctx *ctx,
+    uint64_t parent, const char *name);
+int rfs_fs_rmdir(struct rfs_fs *fs, const struct rfs_ctx *ctx,
+    uint64_t parent, const char *name);
+int rfs_fs_rename(struct rfs_fs *fs, const struct rfs_ctx *ctx,
+    uint64_t parent, const char *name, uint64_t newparent,
+    const char *newname, unsigned int flags);
+int rfs_fs_readlink(struct rfs_fs *fs, uint64_t ino, char *buf, size_t len);
+
+int rfs_fs_open(struct rfs_fs *fs, const struct rfs_ctx *ctx, uint64_t ino,
+    int flags, struct rfs_handle **h);
+int rfs_fs_create(struct rfs_fs *fs, const struct rfs_ctx *ctx,
+    uint64_t parent, const char *name, mode_t mode, int flags,
+    struct rfs_entry *e, struct rfs_handle **h);
+ssize_t rfs_fs_read(struct rfs_fs *fs, struct rfs_handle *h, void *buf,
+    size_t len, uint64_t off);
+ssize_t rfs_fs_write(struct rfs_fs *fs, struct rfs_handle *h,
+    const void *buf, size_t len, uint64_t off);
+int rfs_fs_flush(struct rfs_fs *fs, struct rfs_handle *h);
+int rfs_fs_fsync(struct rfs_fs *fs, struct rfs_handle *h, int datasync);
+int rfs_fs_release(struct rfs_fs *fs, struct rfs_handle *h);
+int rfs_fs_fallocate(struct rfs_fs *fs, struct rfs_handle *h, int mode,
+    uint64_t off, uint64_t len);
+ssize_t rfs_fs_copy_range(struct rfs_fs *fs, struct rfs_handle *in,
+    uint64_t off_in, struct rfs_handle *out, uint64_t off_out, size_t len);
+
+/* readdir: FILL returns nonzero when the reply buffer is full.  With PLUS
+ * each entry filled counts as a lookup (FILL gets the full entry). */
+typedef int (*rfs_fill_fn)(void *ctx, const char *name,
+    const struct rfs_entry *e, int64_t next);
+int rfs_fs_readdir(struct rfs_fs *fs, uint64_t ino, int64_t off, int plus,
+    rfs_fill_fn fill, void *ctx);
+int rfs_fs_fsyncdir(struct rfs_fs *fs);
+int rfs_fs_statfs(struct rfs_fs *fs, struct statvfs *sv);
+
+int rfs_fs_setxattr(struct rfs_fs *fs, const struct rfs_ctx *ctx,
+    uint64_t ino, const char *name, const void *val, size_t len, int flags);
+ssize_t rfs_fs_getxattr(struct rfs_fs *fs, uint64_t ino, const char *name,
+    void *buf, size_t len);
+ssize_t rfs_fs_listxattr(struct rfs_fs *fs, uint64_t ino, char *buf,
+    size_t len);
+int rfs_fs_removexattr(struct rfs_fs *fs, const struct rfs_ctx *ctx,
+    uint64_t ino, const char *name);
+
+/* Path of INO relative to the root (for classification and the trash). */
+int rfs_fs_path_of(struct rfs_fs *fs, uint64_t ino, char *buf, size_t len);
+/* Resolves a relative path to an inode (admin tools); no lookup counted. */
+int rfs_fs_resolve(struct rfs_fs *fs, const char *path, uint64_t *ino);
+
+/* Sets or clears a legal hold.  Caller holds the meta lock (see
+ * rfs_fs_lock); used by the admin layer. */
+int rfs_fs_hold_locked(struct rfs_fs *fs, uint64_t ino, int hold,
+    uint32_t uid, int64_t now);
+
+/* ---- for the admin layer (admin.c, sweeper.c) ---- */
+void rfs_fs_set_recover(struct rfs_fs *fs, int on);
+/* The meta lock, for scans of the catalog that must see a stable state. */
+void rfs_fs_lock(struct rfs_fs *fs);
+void rfs_fs_unlock(struct rfs_fs *fs);
+int64_t rfs_fs_event_for_locked(struct rfs_fs *fs, uint64_t ino);
+int rfs_fs_events_reload_locked(struct rfs_fs *fs);
+const struct rfs_policy *rfs_fs_policy_locked(struct rfs_fs *fs);
+int rfs_fs_is_open(struct rfs_fs *fs, uint64_t ino);   /* meta held */
+/* Crypto-shreds file INO (catalog rows, then the object); -EBUSY if open. */
+int rfs_fs_destroy(struct rfs_fs *fs, uint64_t ino, const char *op,
+    uint32_t uid, int passes);
+/* Original path of a trashed file (meta held). */
+int rfs_fs_trash_path(struct rfs_fs *fs, uint64_t ino, char *buf, size_t len);
+/* Puts trashed INO back at TO (or where it was), making parents. */
+int rfs_fs_restore(struct rfs_fs *fs, uint64_t ino, const char *to, int force,
+    uint32_t uid, char *restored, size_t restoredlen);
+
+#endif

@@ -1,0 +1,62 @@
+/*
+ * object.h - encrypted file contents in the object area.
+ *
+ * An object is an array of records, record i at byte i * RFS_RECORD:
+ *
+ *   record = nonce (24) || XChaCha20-Poly1305(plaintext block) || tag (16)
+ *
+ * Block i holds plaintext bytes [i * RFS_BLOCK, (i+1) * RFS_BLOCK) of the
+ * file.  Every block but the file's last is full; the last holds
+ * size - i * RFS_BLOCK bytes, so a record's length follows from the logical
+ * size.  A record that lies past the end of the object or reads as all
+ * zeros is a hole and reads as zeros (a sealed record never is all zero:
+ * its nonce is random).  Invariant kept by every writer: when the size
+ * grows past a partial last block, that block is first re-sealed at its new
+ * length, so no short record ever sits before the last block.
+ *
+ * The logical size is max(catalog size, size implied by the object length):
+ * appends only lengthen the object, so a crash before the catalog learned
+ * the new size loses nothing that reached the object.
+ *
+ * Callers serialise all calls on one rfs_obj (the inode lock).
+ */
+#ifndef RFS_OBJECT_H
+#define RFS_OBJECT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "rfs/crypto.h"
+
+struct rfs_obj {
+	int fd;
+	uint64_t ino;
+	struct rfs_key *key;         /* the file key, owned */
+	uint64_t size;               /* logical size */
+	/* Plaintext of the last block sealed, to append without decrypting. */
+	unsigned char *cache;
+	uint64_t cache_idx;
+	size_t cache_len;
+	int cache_valid;
+};
+
+/* Object file name of INO relative to the objects directory. */
+void rfs_obj_path(uint64_t ino, char *buf, size_t len);
+/* Opens (or with CREATE makes) the object of INO; takes ownership of KEY. */
+int rfs_obj_open(int objdir, uint64_t ino, int create, struct rfs_key *key,
+    uint64_t catalog_size, struct rfs_obj **out);
+void rfs_obj_close(struct rfs_obj *o);
+ssize_t rfs_obj_read(struct rfs_obj *o, void *buf, size_t len, uint64_t off);
+ssize_t rfs_obj_write(struct rfs_obj *o, const void *buf, size_t len,
+    uint64_t off);
+int rfs_obj_truncate(struct rfs_obj *o, uint64_t size);
+int rfs_obj_sync(struct rfs_obj *o, int datasync);
+/* Size implied by the object file of INO alone (0 when missing). */
+int rfs_obj_stored_size(int objdir, uint64_t ino, uint64_t *size);
+/* Overwrites the object PASSES times, fsyncs, unlinks.  Missing is fine. */
+int rfs_obj_shred(int objdir, uint64_t ino, int passes);
+/* Creates an empty object (used at create time, before any open). */
+int rfs_obj_create(int objdir, uint64_t ino);
+
+#endif

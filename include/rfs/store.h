@@ -1,0 +1,60 @@
+/*
+ * store.h - a retentionfs store: the backing directory, its master key,
+ * its catalog and its key store, opened together.
+ *
+ * Layout of a backing directory (docs/format.md is the reference):
+ *
+ *   retentionfs.store   text header: format version, KDF, key check
+ *   catalog.db[-wal]    SQLite catalog (catalog.h)
+ *   objects/XX/INO      one encrypted object per regular file (object.h)
+ *   keys/               default key store: one wrapped key per
+ *                       (class, period) window (keystore.h)
+ *
+ * The header is written last by rfs_store_create, so a directory holding
+ * it is a complete store.
+ */
+#ifndef RFS_STORE_H
+#define RFS_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "rfs/catalog.h"
+#include "rfs/crypto.h"
+
+#define RFS_STORE_HEADER "retentionfs.store"
+#define RFS_STORE_FORMAT 1
+
+struct rfs_store_opts {
+	const char *keyfile;     /* 32 raw bytes, not group/other readable */
+	const char *passfile;    /* or a passphrase (Argon2id) */
+	const char *keystore;    /* NULL: BACKING/keys */
+	int readonly;
+};
+
+struct rfs_store {
+	char *backing;
+	int dirfd, objfd, keysfd;
+	int readonly;
+	struct rfs_key *master;
+	struct rfs_key *k_name, *k_hash, *k_wrap, *k_audit;
+	struct rfs_catalog *cat;
+	void *keycache;          /* keystore.c */
+};
+
+/*
+ * Makes BACKING a new store.  Creates the key file (O_EXCL, 0600) when
+ * opts->keyfile does not exist.  Refuses a BACKING that holds anything.
+ */
+int rfs_store_create(const char *backing, const struct rfs_store_opts *o,
+    char *err, size_t errlen);
+/* Opens a store; on failure ERR holds one line naming the problem. */
+int rfs_store_open(const char *backing, const struct rfs_store_opts *o,
+    struct rfs_store **out, char *err, size_t errlen);
+void rfs_store_close(struct rfs_store *s);
+
+/* Reads a key file or passphrase file, refusing loose permissions. */
+int rfs_read_secret_file(const char *path, unsigned char *buf, size_t max,
+    size_t *len, char *err, size_t errlen);
+
+#endif

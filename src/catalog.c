@@ -1,0 +1,1012 @@
+/*
+ * catalog.c - SQLite access for catalog.h.
+ *
+ * Every statement is prepared once (stmt[] below) and reset after use.
+ * Errors from SQLite become negative errno values: SQLITE_CONSTRAINT on a
+ * unique key is -EEXIST, a full disk -ENOSPC, a corrupt file -EUCLEAN,
+ * anything else -EIO (and a log line).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "rfs/catalog.h"
+#include "rfs/log.h"
+
+#define RFS_FORMAT_VERSION 1
+
+static const char schema[] =
+    "CREATE TABLE meta(key TEXT PRIMARY KEY, value INTEGER) WITHOUT ROWID;"
+    "CREATE TABLE inode("
+    " ino INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " mode INTEGER NOT NULL, uid INTEGER NOT NULL, gid INTEGER NOT NULL,"
+    " nlink INTEGER NOT NULL, size INTEGER NOT NULL, rdev INTEGER NOT NULL,"
+    " atime INTEGER NOT NULL, mtime INTEGER NOT NULL, ctime INTEGER NOT NULL,"
+    " created INTEGER NOT NULL, class TEXT NOT NULL, period INTEGER NOT NULL,"
+    " wkey BLOB, link BLOB, hold INTEGER NOT NULL DEFAULT 0,"
+    " state INTEGER NOT NULL DEFAULT 0,"
+    " del_time INTEGER, del_uid INTEGER, del_parent INTEGER, del_path BLOB);"
+    "CREATE INDEX inode_state ON inode(state, ino);"
+    "CREATE TABLE dirent("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " parent INTEGER NOT NULL, hash BLOB NOT NULL, name BLOB NOT NULL,"
+    " ino INTEGER NOT NULL, UNIQUE(parent, hash));"
+    "CREATE INDEX dirent_parent ON dirent(parent, id);"
+    "CREATE INDEX dirent_ino ON dirent(ino);"
+    "CREATE TABLE xattr(ino INTEGER NOT NULL, hash BLOB NOT NULL,"
+    " name BLOB NOT NULL, value BLOB NOT NULL, PRIMARY KEY(ino, hash))"
+    " WITHOUT ROWID;"
+    "CREATE TABLE event(id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " ino INTEGER NOT NULL, at INTEGER NOT NULL, set_time INTEGER NOT NULL,"
+    " set_uid INTEGER NOT NULL, reason BLOB);"
+    "CREATE TABLE audit(id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " time INTEGER NOT NULL, op TEXT NOT NULL, ino INTEGER NOT NULL,"
+    " class TEXT NOT NULL, uid INTEGER NOT NULL, detail BLOB,"
+    " mac BLOB NOT NULL);"
+    "CREATE TABLE keywin(class TEXT NOT NULL, start INTEGER NOT NULL,"
+    " last_created INTEGER NOT NULL, PRIMARY KEY(class, start))"
+    " WITHOUT ROWID;";
+
+enum {
+	S_BEGIN, S_COMMIT, S_ROLLBACK,
+	S_META_GET, S_META_SET,
+	S_INO_INSERT, S_INO_GET, S_INO_PUT, S_INO_DELETE,
+	S_INO_SET_LINK, S_INO_GET_LINK, S_INO_SET_DELPATH, S_INO_GET_DELPATH,
+	S_INO_EACH,
+	S_DE_LOOKUP, S_DE_INSERT, S_DE_DELETE, S_DE_EACH, S_DE_ANY, S_DE_OF,
+	S_XA_GET, S_XA_SET, S_XA_REMOVE, S_XA_DELALL, S_XA_NAMES,
+	S_COUNTS,
+	S_EV_INSERT, S_EV_DELETE, S_EV_EACH,
+	S_AU_INSERT, S_AU_LAST, S_AU_EACH, S_AU_PRUNE,
+	S_KW_TOUCH, S_KW_EACH, S_KW_DELETE, S_KW_HELD,
+	S_COUNT
+};
+
+#define INODE_COLS "ino, mode, uid, gid, nlink, size, rdev, atime, mtime," \
+	" ctime, created, class, period, wkey, hold, state, del_time, del_uid," \
+	" del_parent"
+
+static const char *const sql[S_COUNT] = {
+	[S_BEGIN] = "BEGIN IMMEDIATE",
+	[S_COMMIT] = "COMMIT",
+	[S_ROLLBACK] = "ROLLBACK",
+	[S_META_GET] = "SELECT value FROM meta WHERE key = ?1",
+	[S_META_SET] = "INSERT OR REPLACE INTO meta(key, value) VALUES (?1, ?2)",
+	[S_INO_INSERT] = "INSERT INTO inode(ino, mode, uid, gid, nlink, size,"
+	    " rdev, atime, mtime, ctime, created, class, period, wkey, hold,"
+	    " state) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12,"
+	    " ?13, ?14, ?15, ?16)",
+	[S_INO_GET] = "SELECT " INODE_COLS " FROM inode WHERE ino = ?1",
+	[S_INO_PUT] = "UPDATE inode SET mode = ?2, uid = ?3, gid = ?4,"
+	    " nlink = ?5, size = ?6, rdev = ?7, atime = ?8, mtime = ?9,"
+	    " ctime = ?10, created = ?11, class = ?12, period = ?13, wkey = ?14,"
+	    " hold = ?15, state = ?16, del_time = ?17, del_uid = ?18,"
+	    " del_parent = ?19 WHERE ino = ?1",
+	[S_INO_DELETE] = "DELETE FROM inode WHERE ino = ?1",
+	[S_INO_SET_LINK] = "UPDATE inode SET link = ?2 WHERE ino = ?1",
+	[S_INO_GET_LINK] = "SELECT link FROM inode WHERE ino = ?1",
+	[S_INO_SET_DELPATH] = "UPDATE inode SET del_path = ?2 WHERE ino = ?1",
+	[S_INO_GET_DELPATH] = "SELECT del_path FROM inode WHERE ino = ?1",
+	[S_INO_EACH] = "SELECT " INODE_COLS " FROM inode WHERE state = ?1"
+	    " AND ino > ?2 ORDER BY ino LIMIT ?3",
+	[S_DE_LOOKUP] = "SELECT ino FROM dirent WHERE parent = ?1 AND hash = ?2",
+	[S_DE_INSERT] = "INSERT INTO dirent(parent, hash, name, ino)"
+	    " VALUES (?1, ?2, ?3, ?4)",
+	[S_DE_DELETE] = "DELETE FROM dirent WHERE parent = ?1 AND hash = ?2",
+	[S_DE_EACH] = "SELECT id, ino, name FROM dirent WHERE parent = ?1"
+	    " AND id > ?2 ORDER BY id",
+	[S_DE_ANY] = "SELECT 1 FROM dirent WHERE parent = ?1 LIMIT 1",
+	[S_DE_OF] = "SELECT parent, name FROM dirent WHERE ino = ?1 LIMIT 1",
+	[S_XA_GET] = "SELECT value FROM xattr WHERE ino = ?1 AND hash = ?2",
+	[S_XA_SET] = "INSERT OR REPLACE INTO xattr(ino, hash, name, value)"
+	    " VALUES (?1, ?2, ?3, ?4)",
+	[S_XA_REMOVE] = "DELETE FROM xattr WHERE ino = ?1 AND hash = ?2",
+	[S_XA_DELALL] = "DELETE FROM xattr WHERE ino = ?1",
+	[S_XA_NAMES] = "SELECT name FROM xattr WHERE ino = ?1",
+	[S_COUNTS] = "SELECT count(*), coalesce(sum(size), 0) FROM inode"
+	    " WHERE state = 0",
+	[S_EV_INSERT] = "INSERT INTO event(ino, at, set_time, set_uid, reason)"
+	    " VALUES (?1, ?2, ?3, ?4, ?5)",
+	[S_EV_DELETE] = "DELETE FROM event WHERE id = ?1",
+	[S_EV_EACH] = "SELECT id, ino, at, set_time, set_uid, reason FROM event"
+	    " ORDER BY id",
+	[S_AU_INSERT] = "INSERT INTO audit(time, op, ino, class, uid, detail,"
+	    " mac) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+	[S_AU_LAST] = "SELECT id, time, op, ino, class, uid, detail, mac"
+	    " FROM audit ORDER BY id DESC LIMIT 1",
+	[S_AU_EACH] = "SELECT id, time, op, ino, class, uid, detail, mac"
+	    " FROM audit WHERE time >= ?1 ORDER BY id",
+	[S_AU_PRUNE] = "DELETE FROM audit WHERE time < ?1",
+	[S_KW_TOUCH] = "INSERT INTO keywin(class, start, last_created)"
+	    " VALUES (?1, ?2, ?3) ON CONFLICT(class, start) DO UPDATE SET"
+	    " last_created = max(last_created, excluded.last_created)",
+	[S_KW_EACH] = "SELECT class, start, last_created FROM keywin",
+	[S_KW_DELETE] = "DELETE FROM keywin WHERE class = ?1 AND start = ?2",
+	[S_KW_HELD] = "SELECT 1 FROM inode WHERE class = ?1 AND period = ?2"
+	    " AND hold != 0 AND wkey IS NOT NULL LIMIT 1",
+};
+
+struct rfs_catalog {
+	sqlite3 *db;
+	sqlite3_stmt *stmt[S_COUNT];
+	char *wal_path;
+	int wal_fd;
+};
+
+static int
+errno_of(struct rfs_catalog *c, int rc, const char *what)
+{
+	switch (rc & 0xff) {
+	case SQLITE_OK: case SQLITE_ROW: case SQLITE_DONE:
+		return 0;
+	case SQLITE_CONSTRAINT:
+		return -EEXIST;
+	case SQLITE_FULL:
+		rfs_err("catalog: %s: disk full", what);
+		return -ENOSPC;
+	case SQLITE_CORRUPT: case SQLITE_NOTADB:
+		rfs_err("catalog: %s: catalog is corrupt", what);
+		return -EUCLEAN;
+	case SQLITE_READONLY:
+		return -EROFS;
+	case SQLITE_NOMEM:
+		return -ENOMEM;
+	default:
+		rfs_err("catalog: %s: %s", what,
+		    c != NULL ? sqlite3_errmsg(c->db) : sqlite3_errstr(rc));
+		return -EIO;
+	}
+}
+
+static sqlite3_stmt *
+st(struct rfs_catalog *c, int i)
+{
+	return c->stmt[i];
+}
+
+/* Steps a statement that returns no rows, then resets it. */
+static int
+exec_stmt(struct rfs_catalog *c, int i)
+{
+	int rc = sqlite3_step(c->stmt[i]);
+
+	sqlite3_reset(c->stmt[i]);
+	sqlite3_clear_bindings(c->stmt[i]);
+	return rc == SQLITE_DONE ? 0 : errno_of(c, rc, sql[i]);
+}
+
+static void
+done(struct rfs_catalog *c, int i)
+{
+	sqlite3_reset(c->stmt[i]);
+	sqlite3_clear_bindings(c->stmt[i]);
+}
+
+static int
+exec_sql(struct rfs_catalog *c, const char *s)
+{
+	char *msg = NULL;
+	int rc = sqlite3_exec(c->db, s, NULL, NULL, &msg);
+
+	if (rc != SQLITE_OK) {
+		rfs_err("catalog: %s", msg != NULL ? msg : sqlite3_errstr(rc));
+		sqlite3_free(msg);
+		return errno_of(NULL, rc, "exec");
+	}
+	return 0;
+}
+
+void
+rfs_cat_close(struct rfs_catalog *c)
+{
+	if (c == NULL)
+		return;
+	for (int i = 0; i < S_COUNT; i++)
+		sqlite3_finalize(c->stmt[i]);
+	sqlite3_close(c->db);
+	if (c->wal_fd >= 0)
+		close(c->wal_fd);
+	free(c->wal_path);
+	free(c);
+}
+
+int
+rfs_cat_open(const char *path, int create, int readonly,
+    struct rfs_catalog **out, char *err, size_t errlen)
+{
+	struct rfs_catalog *c;
+	int flags, rc;
+	int64_t fmt = 0;
+
+	*out = NULL;
+	c = calloc(1, sizeof(*c));
+	if (c == NULL)
+		return -ENOMEM;
+	c->wal_fd = -1;
+	if (asprintf(&c->wal_path, "%s-wal", path) < 0) {
+		free(c);
+		return -ENOMEM;
+	}
+	flags = SQLITE_OPEN_NOMUTEX | (readonly ? SQLITE_OPEN_READONLY :
+	    SQLITE_OPEN_READWRITE) | (create ? SQLITE_OPEN_CREATE : 0);
+	if (!create && access(path, F_OK) != 0) {
+		snprintf(err, errlen, "catalog %s is missing", path);
+		rc = -ENOENT;
+		goto fail;
+	}
+	rc = sqlite3_open_v2(path, &c->db, flags, NULL);
+	if (rc != SQLITE_OK) {
+		snprintf(err, errlen, "cannot open catalog %s: %s", path,
+		    sqlite3_errstr(rc));
+		rc = -EIO;
+		goto fail;
+	}
+	sqlite3_busy_timeout(c->db, 5000);
+	/*
+	 * secure_delete: freed pages are zeroed, so deleted keys and names do
+	 * not linger in the file.  WAL: readers (the tools) never block the
+	 * daemon.  synchronous=NORMAL: each commit is a WAL append without an
+	 * fsync; fsync/fsyncdir make it durable through rfs_cat_sync.
+	 */
+	if (exec_sql(c, "PRAGMA secure_delete = ON;"
+	    "PRAGMA foreign_keys = OFF;") != 0)
+		goto corrupt;
+	if (!readonly && exec_sql(c, "PRAGMA journal_mode = WAL;"
+	    "PRAGMA synchronous = NORMAL;") != 0)
+		goto corrupt;
+	if (create) {
+		if (exec_sql(c, schema) != 0)
+			goto corrupt;
+	}
+	for (int i = 0; i < S_COUNT; i++) {
+		rc = sqlite3_prepare_v3(c->db, sql[i], -1,
+		    SQLITE_PREPARE_PERSISTENT, &c->stmt[i], NULL);
+		if (rc != SQLITE_OK)
+			goto corrupt;
+	}
+	if (create) {
+		if (rfs_cat_meta_set(c, "format", RFS_FORMAT_VERSION) != 0)
+			goto corrupt;
+	} else {
+		if (rfs_cat_meta_get(c, "format", &fmt) != 0)
+			goto corrupt;
+		if (fmt != RFS_FORMAT_VERSION) {
+			snprintf(err, errlen, "catalog %s has format %lld, this"
+			    " build reads format %d", path, (long long)fmt,
+			    RFS_FORMAT_VERSION);
+			rc = -EPROTO;
+			goto fail;
+		}
+	}
+	*out = c;
+	return 0;
+corrupt:
+	snprintf(err, errlen, "catalog %s is corrupt or unreadable: %s", path,
+	    sqlite3_errmsg(c->db));
+	rc = -EUCLEAN;
+fail:
+	rfs_cat_close(c);
+	return rc;
+}
+
+int
+rfs_cat_sync(struct rfs_catalog *c)
+{
+	if (c->wal_fd < 0)
+		c->wal_fd = open(c->wal_path, O_RDONLY | O_CLOEXEC);
+	if (c->wal_fd < 0)
+		return errno == ENOENT ? 0 : -errno;
+	return fdatasync(c->wal_fd) != 0 ? -errno : 0;
+}
+
+int
+rfs_cat_checkpoint(struct rfs_catalog *c)
+{
+	int rc = sqlite3_wal_checkpoint_v2(c->db, NULL,
+	    SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+
+	/* SQLITE_BUSY: a reader holds an old snapshot; the next one wins. */
+	return rc == SQLITE_OK || rc == SQLITE_BUSY ? 0 :
+	    errno_of(c, rc, "checkpoint");
+}
+
+static int
+check_cb(void *ctx, int n, char **vals, char **names)
+{
+	char *res = ctx;
+
+	if (n > 0 && vals[0] != NULL && res[0] == '\0')
+		snprintf(res, 256, "%s", vals[0]);
+	return 0;
+}
+
+int
+rfs_cat_check(struct rfs_catalog *c, char *err, size_t errlen)
+{
+	/* Each query returns rows only when an invariant is broken. */
+	static const char *const inv[] = {
+	    "SELECT 'dirent ' || id || ' names missing inode ' || ino"
+	    " FROM dirent WHERE ino NOT IN (SELECT ino FROM inode) LIMIT 1",
+	    "SELECT 'dirent ' || id || ' has missing parent ' || parent"
+	    " FROM dirent WHERE parent NOT IN (SELECT ino FROM inode) LIMIT 1",
+	    "SELECT 'live inode ' || i.ino || ' has nlink ' || i.nlink ||"
+	    " ' but ' || count(d.id) || ' entries' FROM inode i LEFT JOIN"
+	    " dirent d ON d.ino = i.ino WHERE i.state = 0 AND i.ino != 1 AND"
+	    " (i.mode & 61440) != 16384 GROUP BY i.ino"
+	    " HAVING count(d.id) != i.nlink AND count(d.id) > 0 LIMIT 1",
+	    "SELECT 'trashed inode ' || ino || ' still has entries' FROM inode"
+	    " WHERE state != 0 AND ino IN (SELECT ino FROM dirent) LIMIT 1",
+	    "SELECT 'root inode missing' WHERE NOT EXISTS"
+	    " (SELECT 1 FROM inode WHERE ino = 1)",
+	};
+	char res[256] = "";
+	int rc;
+
+	rc = sqlite3_exec(c->db, "PRAGMA integrity_check", check_cb, res, NULL);
+	if (rc != SQLITE_OK || strcmp(res, "ok") != 0) {
+		snprintf(err, errlen, "integrity_check: %s",
+		    res[0] ? res : sqlite3_errmsg(c->db));
+		return -EUCLEAN;
+	}
+	for (size_t i = 0; i < sizeof(inv) / sizeof(inv[0]); i++) {
+		res[0] = '\0';
+		rc = sqlite3_exec(c->db, inv[i], check_cb, res, NULL);
+		if (rc != SQLITE_OK || res[0] != '\0') {
+			snprintf(err, errlen, "invariant: %s",
+			    res[0] ? res : sqlite3_errmsg(c->db));
+			return -EUCLEAN;
+		}
+	}
+	return 0;
+}
+
+int
+rfs_cat_begin(struct rfs_catalog *c)
+{
+	return exec_stmt(c, S_BEGIN);
+}
+
+int
+rfs_cat_commit(struct rfs_catalog *c)
+{
+	int rc = exec_stmt(c, S_COMMIT);
+
+	if (rc != 0)
+		rfs_cat_rollback(c);
+	return rc;
+}
+
+void
+rfs_cat_rollback(struct rfs_catalog *c)
+{
+	if (!sqlite3_get_autocommit(c->db))
+		(void)exec_stmt(c, S_ROLLBACK);
+}
+
+int
+rfs_cat_meta_get(struct rfs_catalog *c, const char *key, int64_t *v)
+{
+	sqlite3_stmt *s = st(c, S_META_GET);
+	int rc;
+
+	sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		*v = sqlite3_column_int64(s, 0);
+		rc = 0;
+	} else {
+		rc = rc == SQLITE_DONE ? -ENOENT : errno_of(c, rc, "meta");
+	}
+	done(c, S_META_GET);
+	return rc;
+}
+
+int
+rfs_cat_meta_set(struct rfs_catalog *c, const char *key, int64_t v)
+{
+	sqlite3_stmt *s = st(c, S_META_SET);
+
+	sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 2, v);
+	return exec_stmt(c, S_META_SET);
+}
+
+static void
+bind_attr(sqlite3_stmt *s, const struct rfs_attr *a, int with_ino)
+{
+	if (with_ino)
+		sqlite3_bind_int64(s, 1, (int64_t)a->ino);
+	else
+		sqlite3_bind_null(s, 1);
+	sqlite3_bind_int64(s, 2, a->mode);
+	sqlite3_bind_int64(s, 3, a->uid);
+	sqlite3_bind_int64(s, 4, a->gid);
+	sqlite3_bind_int64(s, 5, a->nlink);
+	sqlite3_bind_int64(s, 6, (int64_t)a->size);
+	sqlite3_bind_int64(s, 7, (int64_t)a->rdev);
+	sqlite3_bind_int64(s, 8, a->atime);
+	sqlite3_bind_int64(s, 9, a->mtime);
+	sqlite3_bind_int64(s, 10, a->ctime);
+	sqlite3_bind_int64(s, 11, a->created);
+	sqlite3_bind_text(s, 12, a->class, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 13, a->period);
+	if (a->has_key)
+		sqlite3_bind_blob(s, 14, a->wkey, RFS_WRAPPED_BYTES,
+		    SQLITE_STATIC);
+	else
+		sqlite3_bind_null(s, 14);
+	sqlite3_bind_int(s, 15, a->hold);
+	sqlite3_bind_int(s, 16, a->state);
+}
+
+static void
+read_attr(sqlite3_stmt *s, struct rfs_attr *a)
+{
+	const void *k;
+	const char *cls;
+
+	memset(a, 0, sizeof(*a));
+	a->ino = (uint64_t)sqlite3_column_int64(s, 0);
+	a->mode = (uint32_t)sqlite3_column_int64(s, 1);
+	a->uid = (uint32_t)sqlite3_column_int64(s, 2);
+	a->gid = (uint32_t)sqlite3_column_int64(s, 3);
+	a->nlink = (uint32_t)sqlite3_column_int64(s, 4);
+	a->size = (uint64_t)sqlite3_column_int64(s, 5);
+	a->rdev = (uint64_t)sqlite3_column_int64(s, 6);
+	a->atime = sqlite3_column_int64(s, 7);
+	a->mtime = sqlite3_column_int64(s, 8);
+	a->ctime = sqlite3_column_int64(s, 9);
+	a->created = sqlite3_column_int64(s, 10);
+	cls = (const char *)sqlite3_column_text(s, 11);
+	snprintf(a->class, sizeof(a->class), "%s", cls != NULL ? cls : "");
+	a->period = sqlite3_column_int64(s, 12);
+	k = sqlite3_column_blob(s, 13);
+	if (k != NULL && sqlite3_column_bytes(s, 13) == RFS_WRAPPED_BYTES) {
+		memcpy(a->wkey, k, RFS_WRAPPED_BYTES);
+		a->has_key = 1;
+	}
+	a->hold = sqlite3_column_int(s, 14);
+	a->state = sqlite3_column_int(s, 15);
+	a->del_time = sqlite3_column_int64(s, 16);
+	a->del_uid = (uint32_t)sqlite3_column_int64(s, 17);
+	a->del_parent = (uint64_t)sqlite3_column_int64(s, 18);
+}
+
+int
+rfs_cat_inode_insert(struct rfs_catalog *c, struct rfs_attr *a)
+{
+	int rc;
+
+	bind_attr(st(c, S_INO_INSERT), a, a->ino != 0);
+	rc = exec_stmt(c, S_INO_INSERT);
+	if (rc == 0 && a->ino == 0)
+		a->ino = (uint64_t)sqlite3_last_insert_rowid(c->db);
+	return rc;
+}
+
+int
+rfs_cat_inode_get(struct rfs_catalog *c, uint64_t ino, struct rfs_attr *a)
+{
+	sqlite3_stmt *s = st(c, S_INO_GET);
+	int rc;
+
+	sqlite3_bind_int64(s, 1, (int64_t)ino);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		read_attr(s, a);
+		rc = 0;
+	} else {
+		rc = rc == SQLITE_DONE ? -ENOENT : errno_of(c, rc, "inode");
+	}
+	done(c, S_INO_GET);
+	return rc;
+}
+
+int
+rfs_cat_inode_put(struct rfs_catalog *c, const struct rfs_attr *a)
+{
+	sqlite3_stmt *s = st(c, S_INO_PUT);
+
+	bind_attr(s, a, 1);
+	sqlite3_bind_int64(s, 17, a->del_time);
+	sqlite3_bind_int64(s, 18, a->del_uid);
+	sqlite3_bind_int64(s, 19, (int64_t)a->del_parent);
+	return exec_stmt(c, S_INO_PUT);
+}
+
+int
+rfs_cat_inode_delete(struct rfs_catalog *c, uint64_t ino)
+{
+	sqlite3_bind_int64(st(c, S_INO_DELETE), 1, (int64_t)ino);
+	return exec_stmt(c, S_INO_DELETE);
+}
+
+static int
+set_blob(struct rfs_catalog *c, int i, uint64_t ino, const unsigned char *b,
+    size_t len)
+{
+	sqlite3_stmt *s = st(c, i);
+
+	sqlite3_bind_int64(s, 1, (int64_t)ino);
+	if (b != NULL)
+		sqlite3_bind_blob(s, 2, b, (int)len, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(s, 2);
+	return exec_stmt(c, i);
+}
+
+/* Copies column COL of the current row of statement I into a new buffer. */
+static int
+column_copy(sqlite3_stmt *s, int col, unsigned char **b, size_t *len)
+{
+	const void *p = sqlite3_column_blob(s, col);
+	size_t n = (size_t)sqlite3_column_bytes(s, col);
+
+	if (p == NULL) {
+		*b = NULL;
+		*len = 0;
+		return -ENODATA;
+	}
+	*b = malloc(n ? n : 1);
+	if (*b == NULL)
+		return -ENOMEM;
+	memcpy(*b, p, n);
+	*len = n;
+	return 0;
+}
+
+static int
+get_blob(struct rfs_catalog *c, int i, uint64_t ino, unsigned char **b,
+    size_t *len)
+{
+	sqlite3_stmt *s = st(c, i);
+	int rc;
+
+	sqlite3_bind_int64(s, 1, (int64_t)ino);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		rc = column_copy(s, 0, b, len);
+	else
+		rc = rc == SQLITE_DONE ? -ENOENT : errno_of(c, rc, sql[i]);
+	done(c, i);
+	return rc;
+}
+
+int
+rfs_cat_inode_set_link(struct rfs_catalog *c, uint64_t ino,
+    const unsigned char *blob, size_t len)
+{
+	return set_blob(c, S_INO_SET_LINK, ino, blob, len);
+}
+
+int
+rfs_cat_inode_get_link(struct rfs_catalog *c, uint64_t ino,
+    unsigned char **blob, size_t *len)
+{
+	return get_blob(c, S_INO_GET_LINK, ino, blob, len);
+}
+
+int
+rfs_cat_inode_set_delpath(struct rfs_catalog *c, uint64_t ino,
+    const unsigned char *blob, size_t len)
+{
+	return set_blob(c, S_INO_SET_DELPATH, ino, blob, len);
+}
+
+int
+rfs_cat_inode_get_delpath(struct rfs_catalog *c, uint64_t ino,
+    unsigned char **blob, size_t *len)
+{
+	return get_blob(c, S_INO_GET_DELPATH, ino, blob, len);
+}
+
+int
+rfs_cat_inode_each(struct rfs_catalog *c, int state, uint64_t after,
+    int limit, rfs_cat_inode_fn fn, void *ctx)
+{
+	sqlite3_stmt *s = st(c, S_INO_EACH);
+	struct rfs_attr a;
+	int rc;
+
+	sqlite3_bind_int(s, 1, state);
+	sqlite3_bind_int64(s, 2, (int64_t)after);
+	sqlite3_bind_int(s, 3, limit > 0 ? limit : -1);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		read_attr(s, &a);
+		if (fn(ctx, &a) != 0) {
+			rc = SQLITE_DONE;
+			break;
+		}
+	}
+	done(c, S_INO_EACH);
+	return rc == SQLITE_DONE ? 0 : errno_of(c, rc, "inode scan");
+}
+
+int
+rfs_cat_dirent_lookup(struct rfs_catalog *c, uint64_t parent,
+    const unsigned char hash[RFS_HASH_BYTES], uint64_t *ino)
+{
+	sqlite3_stmt *s = st(c, S_DE_LOOKUP);
+	int rc;
+
+	sqlite3_bind_int64(s, 1, (int64_t)parent);
+	sqlite3_bind_blob(s, 2, hash, RFS_HASH_BYTES, SQLITE_STATIC);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		*ino = (uint64_t)sqlite3_column_int64(s, 0);
+		rc = 0;
+	} else {
+		rc = rc == SQLITE_DONE ? -ENOENT : errno_of(c, rc, "lookup");
+	}
+	done(c, S_DE_LOOKUP);
+	return rc;
+}
+
+int
+rfs_cat_dirent_insert(struct rfs_catalog *c, uint64_t parent,
+    const unsigned char hash[RFS_HASH_BYTES], const unsigned char *name,
+    size_t namelen, uint64_t ino)
+{
+	sqlite3_stmt *s = st(c, S_DE_INSERT);
+
+	sqlite3_bind_int64(s, 1, (int64_t)parent);
+	sqlite3_bind_blob(s, 2, hash, RFS_HASH_BYTES, SQLITE_STATIC);
+	sqlite3_bind_blob(s, 3, name, (int)namelen, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 4, (int64_t)ino);
+	return exec_stmt(c, S_DE_INSERT);
+}
+
+int
+rfs_cat_dirent_delete(struct rfs_catalog *c, uint64_t parent,
+    const unsigned char hash[RFS_HASH_BYTES])
+{
+	sqlite3_stmt *s = st(c, S_DE_DELETE);
+
+	sqlite3_bind_int64(s, 1, (int64_t)parent);
+	sqlite3_bind_blob(s, 2, hash, RFS_HASH_BYTES, SQLITE_STATIC);
+	return exec_stmt(c, S_DE_DELETE);
+}
+
+int
+rfs_cat_dirent_each(struct rfs_catalog *c, uint64_t parent, int64_t after,
+    rfs_cat_dirent_fn fn, void *ctx)
+{
+	sqlite3_stmt *s = st(c, S_DE_EACH);
+	struct rfs_dirent d;
+	int rc;
+
+	sqlite3_bind_int64(s, 1, (int64_t)parent);
+	sqlite3_bind_int64(s, 2, after);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		d.id = sqlite3_column_int64(s, 0);
+		d.ino = (uint64_t)sqlite3_column_int64(s, 1);
+		d.name = (unsigned char *)sqlite3_column_blob(s, 2);
+		d.namelen = (size_t)sqlite3_column_bytes(s, 2);
+		if (fn(ctx, &d) != 0) {
+			rc = SQLITE_DONE;
+			break;
+		}
+	}
+	done(c, S_DE_EACH);
+	return rc == SQLITE_DONE ? 0 : errno_of(c, rc, "readdir");
+}
+
+int
+rfs_cat_dirent_any(struct rfs_catalog *c, uint64_t parent)
+{
+	sqlite3_stmt *s = st(c, S_DE_ANY);
+	int rc;
+
+	sqlite3_bind_int64(s, 1, (int64_t)parent);
+	rc = sqlite3_step(s);
+	done(c, S_DE_ANY);
+	if (rc == SQLITE_ROW)
+		return 1;
+	return rc == SQLITE_DONE ? 0 : errno_of(c, rc, "dirent any");
+}
+
+int
+rfs_cat_dirent_of(struct rfs_catalog *c, uint64_t ino, uint64_t *parent,
+    unsigned char **name, size_t *namelen)
+{
+	sqlite3_stmt *s = st(c, S_DE_OF);
+	int rc;
+
+	sqlite3_bind_int64(s, 1, (int64_t)ino);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		*parent = (uint64_t)sqlite3_column_int64(s, 0);
+		rc = column_copy(s, 1, name, namelen);
+	} else {
+		rc = rc == SQLITE_DONE ? -ENOENT : errno_of(c, rc, "dirent of");
+	}
+	done(c, S_DE_OF);
+	return rc;
+}
+
+int
+rfs_cat_xattr_get(struct rfs_catalog *c, uint64_t ino,
+    const unsigned char hash[RFS_HASH_BYTES], unsigned char **val,
+    size_t *len)
+{
+	sqlite3_stmt *s = st(c, S_XA_GET);
+	int rc;
+
+	sqlite3_bind_int64(s, 1, (int64_t)ino);
+	sqlite3_bind_blob(s, 2, hash, RFS_HASH_BYTES, SQLITE_STATIC);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		rc = column_copy(s, 0, val, len);
+	else
+		rc = rc == SQLITE_DONE ? -ENODATA : errno_of(c, rc, "xattr");
+	done(c, S_XA_GET);
+	return rc;
+}
+
+int
+rfs_cat_xattr_set(struct rfs_catalog *c, uint64_t ino,
+    const unsigned char hash[RFS_HASH_BYTES], const unsigned char *name,
+    size_t namelen, const unsigned char *val, size_t len)
+{
+	sqlite3_stmt *s = st(c, S_XA_SET);
+
+	sqlite3_bind_int64(s, 1, (int64_t)ino);
+	sqlite3_bind_blob(s, 2, hash, RFS_HASH_BYTES, SQLITE_STATIC);
+	sqlite3_bind_blob(s, 3, name, (int)namelen, SQLITE_STATIC);
+	sqlite3_bind_blob(s, 4, val, (int)len, SQLITE_STATIC);
+	return exec_stmt(c, S_XA_SET);
+}
+
+int
+rfs_cat_xattr_remove(struct rfs_catalog *c, uint64_t ino,
+    const unsigned char hash[RFS_HASH_BYTES])
+{
+	sqlite3_stmt *s = st(c, S_XA_REMOVE);
+	int rc;
+
+	sqlite3_bind_int64(s, 1, (int64_t)ino);
+	sqlite3_bind_blob(s, 2, hash, RFS_HASH_BYTES, SQLITE_STATIC);
+	rc = exec_stmt(c, S_XA_REMOVE);
+	if (rc == 0 && sqlite3_changes(c->db) == 0)
+		rc = -ENODATA;
+	return rc;
+}
+
+int
+rfs_cat_xattr_delete_all(struct rfs_catalog *c, uint64_t ino)
+{
+	sqlite3_bind_int64(st(c, S_XA_DELALL), 1, (int64_t)ino);
+	return exec_stmt(c, S_XA_DELALL);
+}
+
+int
+rfs_cat_xattr_names(struct rfs_catalog *c, uint64_t ino, rfs_cat_blob_fn fn,
+    void *ctx)
+{
+	sqlite3_stmt *s = st(c, S_XA_NAMES);
+	int rc, r = 0;
+
+	sqlite3_bind_int64(s, 1, (int64_t)ino);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		r = fn(ctx, sqlite3_column_blob(s, 0),
+		    (size_t)sqlite3_column_bytes(s, 0));
+		if (r != 0)
+			break;
+	}
+	done(c, S_XA_NAMES);
+	if (r != 0)
+		return r < 0 ? r : 0;
+	return rc == SQLITE_DONE ? 0 : errno_of(c, rc, "xattr list");
+}
+
+int
+rfs_cat_counts(struct rfs_catalog *c, uint64_t *files, uint64_t *bytes)
+{
+	sqlite3_stmt *s = st(c, S_COUNTS);
+	int rc = sqlite3_step(s);
+
+	if (rc == SQLITE_ROW) {
+		*files = (uint64_t)sqlite3_column_int64(s, 0);
+		*bytes = (uint64_t)sqlite3_column_int64(s, 1);
+		rc = 0;
+	} else {
+		rc = errno_of(c, rc, "counts");
+	}
+	done(c, S_COUNTS);
+	return rc;
+}
+
+int
+rfs_cat_event_insert(struct rfs_catalog *c, struct rfs_event *e)
+{
+	sqlite3_stmt *s = st(c, S_EV_INSERT);
+	int rc;
+
+	sqlite3_bind_int64(s, 1, (int64_t)e->ino);
+	sqlite3_bind_int64(s, 2, e->at);
+	sqlite3_bind_int64(s, 3, e->set_time);
+	sqlite3_bind_int64(s, 4, e->set_uid);
+	sqlite3_bind_blob(s, 5, e->reason, (int)e->reasonlen, SQLITE_STATIC);
+	rc = exec_stmt(c, S_EV_INSERT);
+	if (rc == 0)
+		e->id = sqlite3_last_insert_rowid(c->db);
+	return rc;
+}
+
+int
+rfs_cat_event_delete(struct rfs_catalog *c, int64_t id)
+{
+	sqlite3_bind_int64(st(c, S_EV_DELETE), 1, id);
+	return exec_stmt(c, S_EV_DELETE);
+}
+
+int
+rfs_cat_event_each(struct rfs_catalog *c, rfs_cat_event_fn fn, void *ctx)
+{
+	sqlite3_stmt *s = st(c, S_EV_EACH);
+	struct rfs_event e;
+	int rc;
+
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		e.id = sqlite3_column_int64(s, 0);
+		e.ino = (uint64_t)sqlite3_column_int64(s, 1);
+		e.at = sqlite3_column_int64(s, 2);
+		e.set_time = sqlite3_column_int64(s, 3);
+		e.set_uid = (uint32_t)sqlite3_column_int64(s, 4);
+		e.reason = (unsigned char *)sqlite3_column_blob(s, 5);
+		e.reasonlen = (size_t)sqlite3_column_bytes(s, 5);
+		if (fn(ctx, &e) != 0) {
+			rc = SQLITE_DONE;
+			break;
+		}
+	}
+	done(c, S_EV_EACH);
+	return rc == SQLITE_DONE ? 0 : errno_of(c, rc, "events");
+}
+
+static void
+read_audit(sqlite3_stmt *s, struct rfs_audit_row *r)
+{
+	const char *t;
+	const void *m;
+
+	memset(r, 0, sizeof(*r));
+	r->id = sqlite3_column_int64(s, 0);
+	r->time = sqlite3_column_int64(s, 1);
+	t = (const char *)sqlite3_column_text(s, 2);
+	snprintf(r->op, sizeof(r->op), "%s", t ? t : "");
+	r->ino = (uint64_t)sqlite3_column_int64(s, 3);
+	t = (const char *)sqlite3_column_text(s, 4);
+	snprintf(r->class, sizeof(r->class), "%s", t ? t : "");
+	r->uid = (uint32_t)sqlite3_column_int64(s, 5);
+	r->detail = (unsigned char *)sqlite3_column_blob(s, 6);
+	r->detaillen = (size_t)sqlite3_column_bytes(s, 6);
+	m = sqlite3_column_blob(s, 7);
+	if (m != NULL && sqlite3_column_bytes(s, 7) == RFS_MAC_BYTES)
+		memcpy(r->mac, m, RFS_MAC_BYTES);
+}
+
+int
+rfs_cat_audit_insert(struct rfs_catalog *c, struct rfs_audit_row *r)
+{
+	sqlite3_stmt *s = st(c, S_AU_INSERT);
+	int rc;
+
+	sqlite3_bind_int64(s, 1, r->time);
+	sqlite3_bind_text(s, 2, r->op, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 3, (int64_t)r->ino);
+	sqlite3_bind_text(s, 4, r->class, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 5, r->uid);
+	sqlite3_bind_blob(s, 6, r->detail, (int)r->detaillen, SQLITE_STATIC);
+	sqlite3_bind_blob(s, 7, r->mac, RFS_MAC_BYTES, SQLITE_STATIC);
+	rc = exec_stmt(c, S_AU_INSERT);
+	if (rc == 0)
+		r->id = sqlite3_last_insert_rowid(c->db);
+	return rc;
+}
+
+int
+rfs_cat_audit_last(struct rfs_catalog *c, struct rfs_audit_row *r)
+{
+	sqlite3_stmt *s = st(c, S_AU_LAST);
+	int rc = sqlite3_step(s);
+
+	if (rc == SQLITE_ROW) {
+		read_audit(s, r);
+		r->detail = NULL;
+		r->detaillen = 0;
+		rc = 0;
+	} else {
+		rc = rc == SQLITE_DONE ? -ENOENT : errno_of(c, rc, "audit");
+	}
+	done(c, S_AU_LAST);
+	return rc;
+}
+
+int
+rfs_cat_audit_each(struct rfs_catalog *c, int64_t since, rfs_cat_audit_fn fn,
+    void *ctx)
+{
+	sqlite3_stmt *s = st(c, S_AU_EACH);
+	struct rfs_audit_row r;
+	int rc;
+
+	sqlite3_bind_int64(s, 1, since);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		read_audit(s, &r);
+		if (fn(ctx, &r) != 0) {
+			rc = SQLITE_DONE;
+			break;
+		}
+	}
+	done(c, S_AU_EACH);
+	return rc == SQLITE_DONE ? 0 : errno_of(c, rc, "audit scan");
+}
+
+int
+rfs_cat_audit_prune(struct rfs_catalog *c, int64_t before)
+{
+	sqlite3_bind_int64(st(c, S_AU_PRUNE), 1, before);
+	return exec_stmt(c, S_AU_PRUNE);
+}
+
+int
+rfs_cat_keywin_touch(struct rfs_catalog *c, const char *cls, int64_t start,
+    int64_t created)
+{
+	sqlite3_stmt *s = st(c, S_KW_TOUCH);
+
+	sqlite3_bind_text(s, 1, cls, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 2, start);
+	sqlite3_bind_int64(s, 3, created);
+	return exec_stmt(c, S_KW_TOUCH);
+}
+
+int
+rfs_cat_keywin_each(struct rfs_catalog *c, rfs_cat_keywin_fn fn, void *ctx)
+{
+	sqlite3_stmt *s = st(c, S_KW_EACH);
+	int rc;
+
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		const char *cls = (const char *)sqlite3_column_text(s, 0);
+
+		if (fn(ctx, cls ? cls : "", sqlite3_column_int64(s, 1),
+		    sqlite3_column_int64(s, 2)) != 0) {
+			rc = SQLITE_DONE;
+			break;
+		}
+	}
+	done(c, S_KW_EACH);
+	return rc == SQLITE_DONE ? 0 : errno_of(c, rc, "keywin");
+}
+
+int
+rfs_cat_keywin_delete(struct rfs_catalog *c, const char *cls, int64_t start)
+{
+	sqlite3_stmt *s = st(c, S_KW_DELETE);
+
+	sqlite3_bind_text(s, 1, cls, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(s, 2, start);
+	return exec_stmt(c, S_KW_DELETE);
+}
+
+int
+rfs_cat_keywin_held(struct rfs_catalog *c, const char *cls, int64_t start)
+{
+	sqlite3_stmt *s = st(c, S_KW_HELD);
+	int rc;
+
+	sqlite3_bind_text(s, 1, cls, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(s, 2, start);
+	rc = sqlite3_step(s);
+	done(c, S_KW_HELD);
+	if (rc == SQLITE_ROW)
+		return 1;
+	return rc == SQLITE_DONE ? 0 : errno_of(c, rc, "keywin held");
+}

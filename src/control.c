@@ -1,0 +1,276 @@
+/*
+ * control.c - the control channel server and its wire format (control.h).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "rfs/admin.h"
+#include "rfs/control.h"
+#include "rfs/log.h"
+
+struct rfs_control {
+	struct rfs_fs *fs;
+	int lfd;
+	int stop[2];
+	pthread_t thread;
+	char path[108];
+};
+
+int
+rfs_control_path(const char *mountpoint, char *buf, size_t len)
+{
+	unsigned char h[16];
+	char hex[33];
+	char *real = realpath(mountpoint, NULL);
+
+	if (real == NULL)
+		return -errno;
+	crypto_generichash(h, sizeof(h), (const unsigned char *)real,
+	    strlen(real), NULL, 0);
+	free(real);
+	sodium_bin2hex(hex, sizeof(hex), h, sizeof(h));
+	snprintf(buf, len, "%s/%s.sock", RFS_CONTROL_DIR, hex);
+	return 0;
+}
+
+int
+rfs_control_parse(char *buf, size_t len, int *argc, char **argv)
+{
+	size_t pos = 5;
+	int n;
+
+	if (len < 5 || len > RFS_CONTROL_MAX || memcmp(buf, "RFS1", 4) != 0)
+		return -EINVAL;
+	n = (unsigned char)buf[4];
+	if (n < 1 || n > RFS_CONTROL_ARGS)
+		return -EINVAL;
+	for (int i = 0; i < n; i++) {
+		char *end = memchr(buf + pos, '\0', len - pos);
+
+		if (pos >= len || end == NULL)
+			return -EINVAL;
+		argv[i] = buf + pos;
+		pos = (size_t)(end - buf) + 1;
+	}
+	if (pos != len)
+		return -EINVAL;
+	*argc = n;
+	argv[n] = NULL;
+	return 0;
+}
+
+ssize_t
+rfs_control_build(int argc, char **argv, char *buf, size_t len)
+{
+	size_t pos = 5;
+
+	if (argc < 1 || argc > RFS_CONTROL_ARGS || len < 5)
+		return -E2BIG;
+	memcpy(buf, "RFS1", 4);
+	buf[4] = (char)argc;
+	for (int i = 0; i < argc; i++) {
+		size_t n = strlen(argv[i]) + 1;
+
+		if (pos + n > len || pos + n > RFS_CONTROL_MAX)
+			return -E2BIG;
+		memcpy(buf + pos, argv[i], n);
+		pos += n;
+	}
+	return (ssize_t)pos;
+}
+
+/* Root, or a member of $RFS_ADMIN_GROUP. */
+static int
+allowed(const struct ucred *cr)
+{
+	const char *name = getenv("RFS_ADMIN_GROUP");
+	struct group *g;
+	gid_t groups[256];
+	int n = 256;
+	char path[64], line[512];
+	FILE *f;
+
+	if (cr->uid == 0)
+		return 1;
+	if (name == NULL || (g = getgrnam(name)) == NULL)
+		return 0;
+	if (cr->gid == g->gr_gid)
+		return 1;
+	/* Supplementary groups of the peer process, from /proc. */
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)cr->pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return 0;
+	while (fgets(line, sizeof(line), f) != NULL) {
+		if (strncmp(line, "Groups:", 7) == 0) {
+			char *p = line + 7, *e;
+
+			for (n = 0; n < 256; n++) {
+				long v = strtol(p, &e, 10);
+
+				if (e == p)
+					break;
+				groups[n] = (gid_t)v;
+				p = e;
+				if (groups[n] == g->gr_gid) {
+					fclose(f);
+					return 1;
+				}
+			}
+		}
+	}
+	fclose(f);
+	return 0;
+}
+
+static void
+serve(struct rfs_control *c, int fd)
+{
+	struct ucred cr;
+	socklen_t crlen = sizeof(cr);
+	char *buf = malloc(RFS_CONTROL_MAX), *outbuf = NULL;
+	char *argv[RFS_CONTROL_ARGS + 1];
+	size_t len = 0, outlen = 0;
+	int argc, code = 1;
+	FILE *out;
+	ssize_t n;
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+
+	if (buf == NULL)
+		return;
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &crlen) != 0)
+		goto done;
+	out = open_memstream(&outbuf, &outlen);
+	if (out == NULL)
+		goto done;
+	if (!allowed(&cr)) {
+		fprintf(out, "retentionctl: permission denied: only root%s may"
+		    " administer this mount\n", getenv("RFS_ADMIN_GROUP") ?
+		    " and the admin group" : "");
+		code = 1;
+		goto reply;
+	}
+	/* The client half-closes after its request; 10 s to send it. */
+	while (len < RFS_CONTROL_MAX) {
+		if (poll(&p, 1, 10000) <= 0)
+			break;
+		n = read(fd, buf + len, RFS_CONTROL_MAX - len);
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+	}
+	if (rfs_control_parse(buf, len, &argc, argv) != 0) {
+		fprintf(out, "retentionctl: malformed request\n");
+		code = 2;
+		goto reply;
+	}
+	code = rfs_admin_run(c->fs, cr.uid, argc, argv, out);
+reply:
+	fprintf(out, "\nRFS-EXIT %d\n", code);
+	fclose(out);
+	for (size_t off = 0; off < outlen; ) {
+		n = write(fd, outbuf + off, outlen - off);
+		if (n <= 0)
+			break;
+		off += (size_t)n;
+	}
+	free(outbuf);
+done:
+	free(buf);
+}
+
+static void *
+loop(void *arg)
+{
+	struct rfs_control *c = arg;
+	struct pollfd p[2] = {
+		{ .fd = c->lfd, .events = POLLIN },
+		{ .fd = c->stop[0], .events = POLLIN },
+	};
+
+	for (;;) {
+		int fd;
+
+		if (poll(p, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		if (p[1].revents)
+			break;
+		fd = accept4(c->lfd, NULL, NULL, SOCK_CLOEXEC);
+		if (fd < 0)
+			continue;
+		serve(c, fd);
+		close(fd);
+	}
+	return NULL;
+}
+
+int
+rfs_control_start(struct rfs_fs *fs, const char *mountpoint,
+    struct rfs_control **out)
+{
+	struct rfs_control *c = calloc(1, sizeof(*c));
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int rc;
+
+	*out = NULL;
+	if (c == NULL)
+		return -ENOMEM;
+	c->fs = fs;
+	c->lfd = -1;
+	c->stop[0] = c->stop[1] = -1;
+	if ((rc = rfs_control_path(mountpoint, c->path, sizeof(c->path))) != 0)
+		goto fail;
+	(void)mkdir(RFS_CONTROL_DIR, 0755);
+	unlink(c->path);
+	c->lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", c->path);
+	if (c->lfd < 0 || bind(c->lfd, (struct sockaddr *)&sa, sizeof(sa)) != 0
+	    || chmod(c->path, 0666) != 0 || listen(c->lfd, 16) != 0 ||
+	    pipe2(c->stop, O_CLOEXEC) != 0) {
+		rc = -errno;
+		rfs_err("control channel %s: %s", c->path, strerror(errno));
+		goto fail;
+	}
+	if ((rc = -pthread_create(&c->thread, NULL, loop, c)) != 0)
+		goto fail;
+	*out = c;
+	return 0;
+fail:
+	if (c->lfd >= 0)
+		close(c->lfd);
+	if (c->stop[0] >= 0) {
+		close(c->stop[0]);
+		close(c->stop[1]);
+	}
+	free(c);
+	return rc;
+}
+
+void
+rfs_control_stop(struct rfs_control *c)
+{
+	if (c == NULL)
+		return;
+	if (write(c->stop[1], "x", 1) < 0)
+		rfs_warn("control channel: cannot signal stop");
+	pthread_join(c->thread, NULL);
+	close(c->lfd);
+	close(c->stop[0]);
+	close(c->stop[1]);
+	unlink(c->path);
+	free(c);
+}

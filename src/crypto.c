@@ -1,0 +1,211 @@
+/*
+ * crypto.c - libsodium behind the small API of crypto.h.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "rfs/crypto.h"
+
+#define KDF_CONTEXT "rfs-v1.."
+
+int
+rfs_crypto_init(void)
+{
+	return sodium_init() < 0 ? -EIO : 0;
+}
+
+struct rfs_key *
+rfs_key_new(void)
+{
+	struct rfs_key *k = sodium_malloc(sizeof(*k));
+
+	if (k != NULL)
+		sodium_memzero(k, sizeof(*k));
+	return k;
+}
+
+struct rfs_key *
+rfs_key_random(void)
+{
+	struct rfs_key *k = rfs_key_new();
+
+	if (k != NULL)
+		randombytes_buf(k->k, sizeof(k->k));
+	return k;
+}
+
+void
+rfs_key_free(struct rfs_key *k)
+{
+	/* sodium_free wipes the region before unmapping it. */
+	if (k != NULL)
+		sodium_free(k);
+}
+
+struct rfs_key *
+rfs_key_derive(const struct rfs_key *master, enum rfs_subkey id)
+{
+	struct rfs_key *k = rfs_key_new();
+
+	if (k == NULL)
+		return NULL;
+	crypto_kdf_derive_from_key(k->k, sizeof(k->k), (uint64_t)id,
+	    KDF_CONTEXT, master->k);
+	return k;
+}
+
+int
+rfs_key_from_passphrase(struct rfs_key *out, const char *pass, size_t len,
+    const unsigned char salt[16], uint64_t opslimit, size_t memlimit)
+{
+	if (crypto_pwhash(out->k, sizeof(out->k), pass, len, salt, opslimit,
+	    memlimit, crypto_pwhash_ALG_ARGON2ID13) != 0)
+		return -ENOMEM;
+	return 0;
+}
+
+static void
+block_ad(uint64_t ino, uint64_t idx, unsigned char ad[20])
+{
+	memcpy(ad, "rfs1", 4);
+	for (int i = 0; i < 8; i++) {
+		ad[4 + i] = (unsigned char)(ino >> (8 * i));
+		ad[12 + i] = (unsigned char)(idx >> (8 * i));
+	}
+}
+
+void
+rfs_block_seal(const struct rfs_key *fk, uint64_t ino, uint64_t idx,
+    const unsigned char *plain, size_t len, unsigned char *record)
+{
+	unsigned char ad[20];
+
+	block_ad(ino, idx, ad);
+	randombytes_buf(record, RFS_NONCE_BYTES);
+	crypto_aead_xchacha20poly1305_ietf_encrypt(record + RFS_NONCE_BYTES,
+	    NULL, plain, len, ad, sizeof(ad), NULL, record, fk->k);
+}
+
+int
+rfs_block_open(const struct rfs_key *fk, uint64_t ino, uint64_t idx,
+    const unsigned char *record, size_t reclen, unsigned char *plain)
+{
+	unsigned char ad[20];
+
+	if (reclen < RFS_BLOCK_OVERHEAD)
+		return -EBADMSG;
+	block_ad(ino, idx, ad);
+	if (crypto_aead_xchacha20poly1305_ietf_decrypt(plain, NULL, NULL,
+	    record + RFS_NONCE_BYTES, reclen - RFS_NONCE_BYTES, ad, sizeof(ad),
+	    record, fk->k) != 0)
+		return -EBADMSG;
+	return 0;
+}
+
+void
+rfs_key_wrap(const struct rfs_key *kek, const struct rfs_key *key,
+    const void *ad, size_t adlen, unsigned char out[RFS_WRAPPED_BYTES])
+{
+	randombytes_buf(out, RFS_NONCE_BYTES);
+	crypto_aead_xchacha20poly1305_ietf_encrypt(out + RFS_NONCE_BYTES, NULL,
+	    key->k, RFS_KEY_BYTES, ad, adlen, NULL, out, kek->k);
+}
+
+int
+rfs_key_unwrap(const struct rfs_key *kek, const unsigned char *in,
+    size_t inlen, const void *ad, size_t adlen, struct rfs_key *out)
+{
+	if (inlen != RFS_WRAPPED_BYTES)
+		return -EBADMSG;
+	if (crypto_aead_xchacha20poly1305_ietf_decrypt(out->k, NULL, NULL,
+	    in + RFS_NONCE_BYTES, inlen - RFS_NONCE_BYTES, ad, adlen, in,
+	    kek->k) != 0)
+		return -EBADMSG;
+	return 0;
+}
+
+int
+rfs_seal(const struct rfs_key *k, const void *ad, size_t adlen,
+    const void *plain, size_t len, unsigned char **out, size_t *outlen)
+{
+	size_t n = len + RFS_NONCE_BYTES + RFS_TAG_BYTES;
+	unsigned char *buf = malloc(n);
+
+	if (buf == NULL)
+		return -ENOMEM;
+	randombytes_buf(buf, RFS_NONCE_BYTES);
+	crypto_aead_xchacha20poly1305_ietf_encrypt(buf + RFS_NONCE_BYTES, NULL,
+	    plain, len, ad, adlen, NULL, buf, k->k);
+	*out = buf;
+	*outlen = n;
+	return 0;
+}
+
+int
+rfs_open(const struct rfs_key *k, const void *ad, size_t adlen,
+    const unsigned char *in, size_t inlen, unsigned char **out, size_t *outlen)
+{
+	unsigned char *buf;
+	size_t n;
+
+	if (inlen < RFS_NONCE_BYTES + RFS_TAG_BYTES)
+		return -EBADMSG;
+	n = inlen - RFS_NONCE_BYTES - RFS_TAG_BYTES;
+	/* One spare byte so callers can NUL-terminate names in place. */
+	buf = malloc(n + 1);
+	if (buf == NULL)
+		return -ENOMEM;
+	if (crypto_aead_xchacha20poly1305_ietf_decrypt(buf, NULL, NULL,
+	    in + RFS_NONCE_BYTES, inlen - RFS_NONCE_BYTES, ad, adlen, in,
+	    k->k) != 0) {
+		free(buf);
+		return -EBADMSG;
+	}
+	buf[n] = '\0';
+	*out = buf;
+	*outlen = n;
+	return 0;
+}
+
+void
+rfs_name_hash(const struct rfs_key *k, uint64_t parent, const char *name,
+    size_t len, unsigned char out[RFS_HASH_BYTES])
+{
+	crypto_generichash_state st;
+	unsigned char p[8];
+
+	for (int i = 0; i < 8; i++)
+		p[i] = (unsigned char)(parent >> (8 * i));
+	crypto_generichash_init(&st, k->k, RFS_KEY_BYTES, RFS_HASH_BYTES);
+	crypto_generichash_update(&st, p, sizeof(p));
+	crypto_generichash_update(&st, (const unsigned char *)name, len);
+	crypto_generichash_final(&st, out, RFS_HASH_BYTES);
+}
+
+void
+rfs_mac(const struct rfs_key *k, const void *data, size_t len,
+    unsigned char out[RFS_MAC_BYTES])
+{
+	crypto_generichash(out, RFS_MAC_BYTES, data, len, k->k, RFS_KEY_BYTES);
+}
+
+void
+rfs_hex(const unsigned char *in, size_t len, char *out)
+{
+	sodium_bin2hex(out, len * 2 + 1, in, len);
+}
+
+int
+rfs_unhex(const char *in, unsigned char *out, size_t len)
+{
+	size_t got;
+
+	if (strlen(in) != len * 2 ||
+	    sodium_hex2bin(out, len, in, len * 2, NULL, &got, NULL) != 0 ||
+	    got != len)
+		return -EINVAL;
+	return 0;
+}

@@ -1,0 +1,2474 @@
+/*
+ * fs.c - namespace, attributes and data of retentionfs (fs.h).
+ *
+ * The in-memory inode table holds every inode the kernel knows (lookup
+ * count > 0) or that is open.  While an inode is in the table its
+ * attributes here are authoritative; each change is written through to the
+ * catalog in the same call, except size and mtime from write(), which are
+ * marked dirty and persisted at flush, fsync and release.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/xattr.h>
+#include <linux/fs.h>
+#include <linux/falloc.h>
+
+#include "rfs/audit.h"
+#include "rfs/catalog.h"
+#include "rfs/fs.h"
+#include "rfs/keystore.h"
+#include "rfs/log.h"
+#include "rfs/object.h"
+#include "rfs/retention.h"
+
+/* Longest entry/attr validity: changes made behind the kernel's back (by
+ * the admin tool) show within this time; expiry is exact (see timeout()). */
+#define MAX_TIMEOUT 1.0
+#define XATTR_MAX 65536
+
+struct inode {
+	uint64_t ino;
+	uint64_t nlookup;
+	int nopen;
+	int dirty;                /* size/mtime newer than the catalog */
+	struct rfs_attr a;
+	pthread_mutex_t lock;     /* contents: obj */
+	struct rfs_obj *obj;
+	struct inode *next;       /* hash chain */
+};
+
+struct rfs_handle {
+	struct inode *in;
+	int flags;
+};
+
+struct event_cache {
+	uint64_t ino;
+	int64_t at;
+};
+
+struct rfs_fs {
+	struct rfs_store *st;
+	struct rfs_policy *pol;       /* swapped under meta */
+	struct rfs_clock clock;
+	pthread_mutex_t meta;
+	struct inode **tab;
+	size_t nbuckets, count;
+	struct event_cache *events;   /* all events, small */
+	size_t nevents;
+	rfs_inval_fn inval;
+	void *inval_ctx;
+	int recover;                  /* -o ro,recover: show what keys open */
+};
+
+static int64_t
+now_of(struct rfs_fs *fs)
+{
+	return rfs_clock_now(&fs->clock);
+}
+
+int64_t
+rfs_fs_now(struct rfs_fs *fs)
+{
+	return now_of(fs);
+}
+
+struct rfs_clock *
+rfs_fs_clock(struct rfs_fs *fs)
+{
+	return &fs->clock;
+}
+
+struct rfs_store *
+rfs_fs_store(struct rfs_fs *fs)
+{
+	return fs->st;
+}
+
+/* ---- policy ---------------------------------------------------------- */
+
+struct rfs_policy *
+rfs_fs_policy(struct rfs_fs *fs)
+{
+	struct rfs_policy *p;
+
+	pthread_mutex_lock(&fs->meta);
+	p = rfs_policy_ref(fs->pol);
+	pthread_mutex_unlock(&fs->meta);
+	return p;
+}
+
+void
+rfs_fs_set_policy(struct rfs_fs *fs, struct rfs_policy *pol)
+{
+	struct rfs_policy *old;
+
+	pthread_mutex_lock(&fs->meta);
+	old = fs->pol;
+	fs->pol = pol;
+	pthread_mutex_unlock(&fs->meta);
+	rfs_policy_unref(old);
+}
+
+/* ---- events ---------------------------------------------------------- */
+
+static int
+event_load_one(void *ctx, const struct rfs_event *e)
+{
+	struct rfs_fs *fs = ctx;
+	struct event_cache *n;
+
+	n = realloc(fs->events, (fs->nevents + 1) * sizeof(*n));
+	if (n == NULL)
+		return -ENOMEM;
+	fs->events = n;
+	n[fs->nevents].ino = e->ino;
+	n[fs->nevents].at = e->at;
+	fs->nevents++;
+	return 0;
+}
+
+/* Reloads the event cache from the catalog.  Caller holds meta. */
+static int
+events_reload(struct rfs_fs *fs)
+{
+	free(fs->events);
+	fs->events = NULL;
+	fs->nevents = 0;
+	return rfs_cat_event_each(fs->st->cat, event_load_one, fs);
+}
+
+static int64_t
+event_on(struct rfs_fs *fs, uint64_t ino)
+{
+	int64_t at = RFS_NO_EVENT;
+
+	for (size_t i = 0; i < fs->nevents; i++)
+		if (fs->events[i].ino == ino &&
+		    (at == RFS_NO_EVENT || fs->events[i].at < at))
+			at = fs->events[i].at;
+	return at;
+}
+
+/*
+ * Earliest event on INO or any ancestor (the event follows the path: a
+ * file renamed out of an evented directory leaves the event behind).
+ * Caller holds meta.
+ */
+static int64_t
+event_for(struct rfs_fs *fs, uint64_t ino)
+{
+	int64_t best = RFS_NO_EVENT, at;
+	unsigned char *name;
+	size_t namelen;
+	uint64_t parent;
+	int depth = 0;
+
+	if (fs->nevents == 0)
+		return RFS_NO_EVENT;
+	while (depth++ < 4096) {
+		at = event_on(fs, ino);
+		if (at != RFS_NO_EVENT && (best == RFS_NO_EVENT || at < best))
+			best = at;
+		if (ino == RFS_ROOT_INO ||
+		    rfs_cat_dirent_of(fs->st->cat, ino, &parent, &name,
+		    &namelen) != 0)
+			break;
+		free(name);
+		ino = parent;
+	}
+	return best;
+}
+
+/* ---- inode table ----------------------------------------------------- */
+
+static size_t
+bucket(struct rfs_fs *fs, uint64_t ino)
+{
+	return (size_t)((ino * 0x9E3779B97F4A7C15ULL) >> 20) & (fs->nbuckets - 1);
+}
+
+static struct inode *
+itab_find(struct rfs_fs *fs, uint64_t ino)
+{
+	struct inode *in;
+
+	for (in = fs->tab[bucket(fs, ino)]; in != NULL; in = in->next)
+		if (in->ino == ino)
+			return in;
+	return NULL;
+}
+
+static void
+itab_grow(struct rfs_fs *fs)
+{
+	size_t nb = fs->nbuckets * 2, oldnb = fs->nbuckets;
+	struct inode **old = fs->tab, **tab = calloc(nb, sizeof(*tab));
+
+	if (tab == NULL)
+		return;
+	fs->tab = tab;
+	fs->nbuckets = nb;
+	for (size_t i = 0; i < oldnb; i++) {
+		struct inode *in = old[i], *next;
+
+		for (; in != NULL; in = next) {
+			size_t b = bucket(fs, in->ino);
+
+			next = in->next;
+			in->next = tab[b];
+			tab[b] = in;
+		}
+	}
+	free(old);
+}
+
+static void
+itab_remove(struct rfs_fs *fs, struct inode *in)
+{
+	struct inode **pp = &fs->tab[bucket(fs, in->ino)];
+
+	while (*pp != NULL && *pp != in)
+		pp = &(*pp)->next;
+	if (*pp == in)
+		*pp = in->next;
+	fs->count--;
+}
+
+/* Size of a regular file: the catalog's, or more if the object has more. */
+static void
+reconcile_size(struct rfs_fs *fs, struct rfs_attr *a)
+{
+	uint64_t stored;
+
+	if (S_ISREG(a->mode) && a->has_key &&
+	    rfs_obj_stored_size(fs->st->objfd, a->ino, &stored) == 0 &&
+	    stored > a->size)
+		a->size = stored;
+}
+
+/*
+ * The inode INO, loaded into the table if needed.  Caller holds meta.
+ * A new entry starts with nlookup 0; callers count their own reference.
+ */
+static int
+iget(struct rfs_fs *fs, uint64_t ino, struct inode **out)
+{
+	struct inode *in = itab_find(fs, ino);
+	int rc;
+
+	if (in != NULL) {
+		*out = in;
+		return 0;
+	}
+	in = calloc(1, sizeof(*in));
+	if (in == NULL)
+		return -ENOMEM;
+	rc = rfs_cat_inode_get(fs->st->cat, ino, &in->a);
+	if (rc != 0) {
+		free(in);
+		return rc;
+	}
+	reconcile_size(fs, &in->a);
+	in->ino = ino;
+	pthread_mutex_init(&in->lock, NULL);
+	if (fs->count >= fs->nbuckets)
+		itab_grow(fs);
+	in->next = fs->tab[bucket(fs, ino)];
+	fs->tab[bucket(fs, ino)] = in;
+	fs->count++;
+	*out = in;
+	return 0;
+}
+
+static void
+ifree(struct inode *in)
+{
+	rfs_obj_close(in->obj);
+	pthread_mutex_destroy(&in->lock);
+	free(in);
+}
+
+/* Drops IN from the table when nothing refers to it.  Caller holds meta. */
+static void
+iput_maybe(struct rfs_fs *fs, struct inode *in)
+{
+	if (in->nlookup > 0 || in->nopen > 0)
+		return;
+	if (in->dirty)
+		(void)rfs_cat_inode_put(fs->st->cat, &in->a);
+	itab_remove(fs, in);
+	ifree(in);
+}
+
+/* ---- attributes ------------------------------------------------------ */
+
+static void
+ts_of(int64_t ns, struct timespec *ts)
+{
+	ts->tv_sec = (time_t)(ns / RFS_NSEC);
+	ts->tv_nsec = (long)(ns % RFS_NSEC);
+}
+
+static void
+stat_of(const struct rfs_attr *a, struct stat *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->st_ino = a->ino;
+	st->st_mode = a->mode;
+	st->st_nlink = a->nlink;
+	st->st_uid = a->uid;
+	st->st_gid = a->gid;
+	st->st_rdev = a->rdev;
+	st->st_size = (off_t)a->size;
+	st->st_blksize = RFS_BLOCK;
+	st->st_blocks = (blkcnt_t)((a->size + 511) / 512);
+	ts_of(a->atime, &st->st_atim);
+	ts_of(a->mtime, &st->st_mtim);
+	ts_of(a->ctime, &st->st_ctim);
+}
+
+/* Validity for the kernel's caches: never past the file's deadline. */
+static double
+timeout_of(struct rfs_fs *fs, const struct rfs_attr *a, int64_t now)
+{
+	int64_t d;
+	double t;
+
+	if (a->hold || !S_ISREG(a->mode))
+		return MAX_TIMEOUT;
+	d = rfs_retention_deadline(fs->pol, a, event_for(fs, a->ino));
+	if (d == INT64_MAX)
+		return MAX_TIMEOUT;
+	t = (double)(d - now) / 1e9;
+	return t < 0 ? 0 : t > MAX_TIMEOUT ? MAX_TIMEOUT : t;
+}
+
+/* Directories, symlinks and special files do not expire; files do. */
+static int
+visible(struct rfs_fs *fs, const struct rfs_attr *a, int64_t now)
+{
+	if (a->state != RFS_LIVE)
+		return 0;
+	if (fs->recover)
+		return !S_ISREG(a->mode) || a->has_key;
+	if (!S_ISREG(a->mode))
+		return 1;
+	return rfs_retention_visible(fs->pol, a, event_for(fs, a->ino), now);
+}
+
+static void
+fill_entry(struct rfs_fs *fs, const struct inode *in, int64_t now,
+    struct rfs_entry *e)
+{
+	e->ino = in->ino;
+	stat_of(&in->a, &e->st);
+	e->timeout = timeout_of(fs, &in->a, now);
+}
+
+/* ---- names ----------------------------------------------------------- */
+
+static int
+check_name(const char *name)
+{
+	size_t n = strlen(name);
+
+	if (n == 0)
+		return -ENOENT;
+	if (n > NAME_MAX)
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+static void
+name_hash(struct rfs_fs *fs, uint64_t parent, const char *name,
+    unsigned char h[RFS_HASH_BYTES])
+{
+	rfs_name_hash(fs->st->k_hash, parent, name, strlen(name), h);
+}
+
+static int
+name_seal(struct rfs_fs *fs, uint64_t parent, const char *name,
+    unsigned char **out, size_t *outlen)
+{
+	return rfs_seal(fs->st->k_name, &parent, sizeof(parent), name,
+	    strlen(name), out, outlen);
+}
+
+static int
+name_open(struct rfs_fs *fs, uint64_t parent, const unsigned char *blob,
+    size_t len, char **out)
+{
+	unsigned char *p;
+	size_t n;
+	int rc = rfs_open(fs->st->k_name, &parent, sizeof(parent), blob, len,
+	    &p, &n);
+
+	if (rc == 0)
+		*out = (char *)p;
+	return rc;
+}
+
+int
+rfs_fs_path_of(struct rfs_fs *fs, uint64_t ino, char *buf, size_t len)
+{
+	char *parts[512];
+	int n = 0, rc = 0;
+	size_t pos = 0;
+
+	while (ino != RFS_ROOT_INO) {
+		unsigned char *blob;
+		size_t bloblen;
+		uint64_t parent;
+
+		if (n == 512) {
+			rc = -ENAMETOOLONG;
+			goto out;
+		}
+		rc = rfs_cat_dirent_of(fs->st->cat, ino, &parent, &blob,
+		    &bloblen);
+		if (rc != 0)
+			goto out;
+		rc = name_open(fs, parent, blob, bloblen, &parts[n]);
+		free(blob);
+		if (rc != 0)
+			goto out;
+		n++;
+		ino = parent;
+	}
+	buf[0] = '\0';
+	for (int i = n - 1; i >= 0; i--) {
+		int w = snprintf(buf + pos, len - pos, "%s%s", parts[i],
+		    i > 0 ? "/" : "");
+
+		if (w < 0 || (size_t)w >= len - pos) {
+			rc = -ENAMETOOLONG;
+			goto out;
+		}
+		pos += (size_t)w;
+	}
+out:
+	for (int i = 0; i < n; i++)
+		free(parts[i]);
+	return rc;
+}
+
+/* ---- life cycle ------------------------------------------------------ */
+
+int
+rfs_fs_new(struct rfs_store *st, struct rfs_policy *pol, struct rfs_fs **out)
+{
+	struct rfs_fs *fs = calloc(1, sizeof(*fs));
+	int64_t hwm = 0;
+
+	if (fs == NULL)
+		return -ENOMEM;
+	fs->st = st;
+	fs->pol = pol;
+	fs->nbuckets = 1024;
+	fs->tab = calloc(fs->nbuckets, sizeof(*fs->tab));
+	if (fs->tab == NULL) {
+		free(fs);
+		return -ENOMEM;
+	}
+	pthread_mutex_init(&fs->meta, NULL);
+	(void)rfs_cat_meta_get(st->cat, "clock_hwm", &hwm);
+	fs->clock.hwm = fs->clock.persisted = hwm;
+	(void)events_reload(fs);
+	*out = fs;
+	return 0;
+}
+
+int
+rfs_fs_sync_all(struct rfs_fs *fs)
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&fs->meta);
+	for (size_t b = 0; b < fs->nbuckets; b++)
+		for (struct inode *in = fs->tab[b]; in != NULL; in = in->next)
+			if (in->dirty && rfs_cat_inode_put(fs->st->cat,
+			    &in->a) == 0)
+				in->dirty = 0;
+	if (!fs->st->readonly) {
+		int64_t now = now_of(fs);
+
+		if (rfs_cat_meta_set(fs->st->cat, "clock_hwm", now) == 0)
+			fs->clock.persisted = now;
+		rc = rfs_cat_sync(fs->st->cat);
+	}
+	pthread_mutex_unlock(&fs->meta);
+	return rc;
+}
+
+void
+rfs_fs_free(struct rfs_fs *fs)
+{
+	if (fs == NULL)
+		return;
+	for (size_t b = 0; b < fs->nbuckets; b++) {
+		struct inode *in = fs->tab[b], *next;
+
+		for (; in != NULL; in = next) {
+			next = in->next;
+			ifree(in);
+		}
+	}
+	free(fs->tab);
+	free(fs->events);
+	rfs_policy_unref(fs->pol);
+	pthread_mutex_destroy(&fs->meta);
+	free(fs);
+}
+
+void
+rfs_fs_set_inval(struct rfs_fs *fs, rfs_inval_fn fn, void *ctx)
+{
+	fs->inval = fn;
+	fs->inval_ctx = ctx;
+}
+
+/* ---- lookup ---------------------------------------------------------- */
+
+/* Finds NAME in PARENT and returns its visible inode.  Caller holds meta. */
+static int
+find(struct rfs_fs *fs, uint64_t parent, const char *name, int64_t now,
+    struct inode **out)
+{
+	unsigned char h[RFS_HASH_BYTES];
+	uint64_t ino;
+	int rc;
+
+	if ((rc = check_name(name)) != 0)
+		return rc;
+	name_hash(fs, parent, name, h);
+	if ((rc = rfs_cat_dirent_lookup(fs->st->cat, parent, h, &ino)) != 0)
+		return rc;
+	if ((rc = iget(fs, ino, out)) != 0)
+		return rc;
+	if (!visible(fs, &(*out)->a, now)) {
+		iput_maybe(fs, *out);
+		return -ENOENT;
+	}
+	return 0;
+}
+
+/* The directory PARENT, which must exist and be a directory. */
+static int
+dir_get(struct rfs_fs *fs, uint64_t parent, struct inode **out)
+{
+	int rc = iget(fs, parent, out);
+
+	if (rc == 0 && !S_ISDIR((*out)->a.mode))
+		rc = -ENOTDIR;
+	return rc;
+}
+
+int
+rfs_fs_lookup(struct rfs_fs *fs, uint64_t parent, const char *name,
+    struct rfs_entry *e)
+{
+	struct inode *in;
+	int64_t now = now_of(fs);
+	int rc;
+
+	pthread_mutex_lock(&fs->meta);
+	rc = find(fs, parent, name, now, &in);
+	if (rc == 0) {
+		in->nlookup++;
+		fill_entry(fs, in, now, e);
+	}
+	pthread_mutex_unlock(&fs->meta);
+	return rc;
+}
+
+void
+rfs_fs_forget(struct rfs_fs *fs, uint64_t ino, uint64_t n)
+{
+	struct inode *in;
+
+	pthread_mutex_lock(&fs->meta);
+	in = itab_find(fs, ino);
+	if (in != NULL) {
+		in->nlookup = in->nlookup > n ? in->nlookup - n : 0;
+		iput_maybe(fs, in);
+	}
+	pthread_mutex_unlock(&fs->meta);
+}
+
+int
+rfs_fs_getattr(struct rfs_fs *fs, uint64_t ino, struct stat *st,
+    double *timeout)
+{
+	struct inode *in;
+	int64_t now = now_of(fs);
+	int rc;
+
+	pthread_mutex_lock(&fs->meta);
+	rc = iget(fs, ino, &in);
+	if (rc == 0) {
+		/* An open file stays usable after expiry or unlink. */
+		if (in->nopen == 0 && S_ISREG(in->a.mode) &&
+		    !visible(fs, &in->a, now))
+			rc = -ENOENT;
+		else {
+			stat_of(&in->a, st);
+			*timeout = timeout_of(fs, &in->a, now);
+		}
+		iput_maybe(fs, in);
+	}
+	pthread_mutex_unlock(&fs->meta);
+	return rc;
+}
+
+/* ---- creating -------------------------------------------------------- */
+
+/*
+ * Classification needs the new file's path relative to the root.
+ * Caller holds meta.
+ */
+static const struct rfs_class *
+classify(struct rfs_fs *fs, uint64_t parent, const char *name)
+{
+	char path[PATH_MAX + NAME_MAX + 2];
+	size_t n;
+
+	if (rfs_fs_path_of(fs, parent, path, PATH_MAX) != 0)
+		return rfs_retention_class(fs->pol, "default");
+	n = strlen(path);
+	snprintf(path + n, sizeof(path) - n, "%s%s", n ? "/" : "", name);
+	return rfs_policy_classify(fs->pol, path);
+}
+
+/* Wraps a fresh file key for A (class and period set).  Caller holds meta. */
+static int
+new_file_key(struct rfs_fs *fs, struct rfs_attr *a, struct rfs_key **keyout)
+{
+	struct rfs_key *win = rfs_key_new(), *fk = rfs_key_random();
+	int rc;
+
+	if (win == NULL || fk == NULL) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	rc = rfs_keystore_get(fs->st, a->class, a->period, 1, win);
+	if (rc != 0) {
+		rfs_err("key store: cannot get window key for class %s: %s",
+		    a->class, strerror(-rc));
+		rc = -EIO;
+		goto out;
+	}
+	/* The file key is bound to its inode: a wrapped key copied to
+	 * another row does not open. */
+	rfs_key_wrap(win, fk, &a->ino, sizeof(a->ino), a->wkey);
+	a->has_key = 1;
+	rc = rfs_cat_keywin_touch(fs->st->cat, a->class, a->period,
+	    a->created);
+	if (rc == 0 && keyout != NULL) {
+		*keyout = fk;
+		fk = NULL;
+	}
+out:
+	rfs_key_free(win);
+	rfs_key_free(fk);
+	return rc;
+}
+
+static int
+file_key(struct rfs_fs *fs, const struct rfs_attr *a, struct rfs_key **out)
+{
+	struct rfs_key *win = rfs_key_new(), *fk = rfs_key_new();
+	int rc;
+
+	if (win == NULL || fk == NULL) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	if (!a->has_key) {
+		rc = -EIO;
+		goto out;
+	}
+	rc = rfs_keystore_get(fs->st, a->class, a->period, 0, win);
+	if (rc == 0)
+		rc = rfs_key_unwrap(win, a->wkey, RFS_WRAPPED_BYTES, &a->ino,
+		    sizeof(a->ino), fk);
+	if (rc != 0) {
+		rfs_err("inode %" PRIu64 ": file key unavailable (%s)",
+		    a->ino, rc == -ENOKEY ? "window key destroyed" :
+		    "authentication failed");
+		rc = -EIO;
+		goto out;
+	}
+	*out = fk;
+	fk = NULL;
+out:
+	rfs_key_free(win);
+	rfs_key_free(fk);
+	return rc;
+}
+
+/*
+ * Makes a new inode named NAME in PARENT.  Caller holds meta and has
+ * started a transaction.  For regular files a key is made and wrapped.
+ */
+static int
+make_node(struct rfs_fs *fs, const struct rfs_ctx *ctx, struct inode *dir,
+    const char *name, mode_t mode, dev_t rdev, int64_t now,
+    struct inode **out, struct rfs_key **keyout)
+{
+	unsigned char h[RFS_HASH_BYTES], *sealed = NULL;
+	const struct rfs_class *cls;
+	struct rfs_attr a;
+	struct inode *in;
+	uint64_t existing;
+	size_t sealedlen;
+	int rc;
+
+	if ((rc = check_name(name)) != 0)
+		return rc;
+	name_hash(fs, dir->ino, name, h);
+	rc = rfs_cat_dirent_lookup(fs->st->cat, dir->ino, h, &existing);
+	if (rc == 0) {
+		/* An expired or hidden file still holds the name until it is
+		 * shredded: the new file replaces it, the old one stays due. */
+		struct inode *old;
+
+		if (iget(fs, existing, &old) == 0) {
+			int vis = visible(fs, &old->a, now);
+
+			if (vis) {
+				iput_maybe(fs, old);
+				return -EEXIST;
+			}
+			rc = rfs_cat_dirent_delete(fs->st->cat, dir->ino, h);
+			if (rc == 0 && old->a.nlink > 0)
+				old->a.nlink--;
+			if (rc == 0)
+				rc = rfs_cat_inode_put(fs->st->cat, &old->a);
+			iput_maybe(fs, old);
+			if (rc != 0)
+				return rc;
+		} else {
+			return -EEXIST;
+		}
+	} else if (rc != -ENOENT) {
+		return rc;
+	}
+	memset(&a, 0, sizeof(a));
+	a.mode = mode;
+	a.uid = ctx->uid;
+	a.gid = ctx->gid;
+	if (dir->a.mode & S_ISGID) {
+		/* BSD group semantics on setgid directories, as on ext4. */
+		a.gid = dir->a.gid;
+		if (S_ISDIR(mode))
+			a.mode |= S_ISGID;
+	}
+	a.nlink = S_ISDIR(mode) ? 2 : 1;
+	a.rdev = (uint64_t)rdev;
+	a.atime = a.mtime = a.ctime = a.created = now;
+	cls = S_ISREG(mode) ? classify(fs, dir->ino, name) :
+	    rfs_retention_class(fs->pol, "default");
+	snprintf(a.class, sizeof(a.class), "%s", cls ? cls->name : "default");
+	a.period = rfs_retention_period(fs->pol, now);
+	if ((rc = rfs_cat_inode_insert(fs->st->cat, &a)) != 0)
+		return rc;
+	if (S_ISREG(mode)) {
+		if ((rc = new_file_key(fs, &a, keyout)) != 0)
+			return rc;
+		if ((rc = rfs_cat_inode_put(fs->st->cat, &a)) != 0)
+			return rc;
+		if ((rc = rfs_obj_create(fs->st->objfd, a.ino)) != 0)
+			return rc;
+	}
+	if ((rc = name_seal(fs, dir->ino, name, &sealed, &sealedlen)) != 0)
+		return rc;
+	rc = rfs_cat_dirent_insert(fs->st->cat, dir->ino, h, sealed, sealedlen,
+	    a.ino);
+	free(sealed);
+	if (rc != 0)
+		return rc;
+	if (S_ISDIR(mode))
+		dir->a.nlink++;
+	dir->a.mtime = dir->a.ctime = now;
+	if ((rc = rfs_cat_inode_put(fs->st->cat, &dir->a)) != 0)
+		return rc;
+	if (S_ISREG(mode) && (rc = rfs_audit(fs->st, now, "create", a.ino,
+	    a.class, ctx->uid, NULL)) != 0)
+		return rc;
+	if ((rc = iget(fs, a.ino, &in)) != 0)
+		return rc;
+	*out = in;
+	return 0;
+}
+
+static int
+create_common(struct rfs_fs *fs, const struct rfs_ctx *ctx, uint64_t parent,
+    const char *name, mode_t mode, dev_t rdev, const char *target,
+    struct rfs_entry *e, struct inode **inout, struct rfs_key **keyout)
+{
+	struct inode *dir, *in = NULL;
+	int64_t now = now_of(fs);
+	int rc;
+
+	pthread_mutex_lock(&fs->meta);
+	if ((rc = dir_get(fs, parent, &dir)) != 0)
+		goto out;
+	if ((rc = rfs_cat_begin(fs->st->cat)) != 0)
+		goto out;
+	rc = make_node(fs, ctx, dir, name, mode, rdev, now, &in, keyout);
+	if (rc == 0 && target != NULL) {
+		unsigned char *blob;
+		size_t len;
+
+		rc = rfs_seal(fs->st->k_name, &in->ino, sizeof(in->ino),
+		    target, strlen(target), &blob, &len);
+		if (rc == 0) {
+			rc = rfs_cat_inode_set_link(fs->st->cat, in->ino, blob,
+			    len);
+			free(blob);
+		}
+		in->a.size = strlen(target);
+		if (rc == 0)
+			rc = rfs_cat_inode_put(fs->st->cat, &in->a);
+	}
+	if (rc == 0)
+		rc = rfs_cat_commit(fs->st->cat);
+	else
+		rfs_cat_rollback(fs->st->cat);
+	if (rc != 0) {
+		/* Roll the in-memory state back with the catalog. */
+		if (in != NULL) {
+			itab_remove(fs, in);
+			ifree(in);
+		}
+		if (rfs_cat_inode_get(fs->st->cat, dir->ino, &dir->a) != 0)
+			rfs_err("cannot reload directory %" PRIu64, dir->ino);
+		goto out;
+	}
+	in->nlookup++;
+	fill_entry(fs, in, now, e);
+	if (inout != NULL)
+		*inout = in;
+out:
+	pthread_mutex_unlock(&fs->meta);
+	return rc;
+}
+
+int
+rfs_fs_mknod(struct rfs_fs *fs, const struct rfs_ctx *ctx, uint64_t parent,
+    const char *name, mode_t mode, dev_t rdev, struct rfs_entry *e)
+{
+	if (!S_ISREG(mode) && !S_ISFIFO(mode) && !S_ISSOCK(mode) &&
+	    !S_ISCHR(mode) && !S_ISBLK(mode))
+		return -EINVAL;
+	return create_common(fs, ctx, parent, name, mode, rdev, NULL, e, NULL,
+	    NULL);
+}
+
+int
+rfs_fs_mkdir(struct rfs_fs *fs, const struct rfs_ctx *ctx, uint64_t parent,
+    const char *name, mode_t mode, struct rfs_entry *e)
+{
+	return create_common(fs, ctx, parent, name, S_IFDIR | (mode & 07777),
+	    0, NULL, e, NULL, NULL);
+}
+
+int
+rfs_fs_symlink(struct rfs_fs *fs, const struct rfs_ctx *ctx, uint64_t parent,
+    const char *name, const char *target, struct rfs_entry *e)
+{
+	if (strlen(target) >= PATH_MAX)
+		return -ENAMETOOLONG;
+	return create_common(fs, ctx, parent, name, S_IFLNK | 0777, 0, target,
+	    e, NULL, NULL);
+}
+
+int
+rfs_fs_readlink(struct rfs_fs *fs, uint64_t ino, char *buf, size_t len)
+{
+	unsigned char *blob = NULL, *plain = NULL;
+	size_t bloblen, n;
+	int rc;
+
+	pthread_mutex_lock(&fs->meta);
+	rc = rfs_cat_inode_get_link(fs->st->cat, ino, &blob, &bloblen);
+	pthread_mutex_unlock(&fs->meta);
+	if (rc != 0)
+		return rc == -ENODATA ? -EINVAL : rc;
+	rc = rfs_open(fs->st->k_name, &ino, sizeof(ino), blob, bloblen, &plain,
+	    &n);
+	free(blob);
+	if (rc != 0)
+		return -EIO;
+	if (n >= len)
+		n = len - 1;
+	memcpy(buf, plain, n);
+	buf[n] = '\0';
+	free(plain);
+	return 0;
+}
+
+/* ---- open files ------------------------------------------------------ */
+
+/* Opens IN's object if it is not open yet.  Caller holds IN->lock. */
+static int
+obj_get(struct rfs_fs *fs, struct inode *in, struct rfs_key *key)
+{
+	struct rfs_attr a;
+	int rc;
+
+	if (in->obj != NULL) {
+		rfs_key_free(key);
+		return 0;
+	}
+	pthread_mutex_lock(&fs->meta);
+	a = in->a;
+	pthread_mutex_unlock(&fs->meta);
+	if (key == NULL && (rc = file_key(fs, &a, &key)) != 0)
+		return rc;
+	return rfs_obj_open(fs->st->objfd, in->ino, 1, key, a.size, &in->obj);
+}
+
+static struct rfs_handle *
+handle_new(struct inode *in, int flags)
+{
+	struct rfs_handle *h = calloc(1, sizeof(*h));
+
+	if (h != NULL) {
+		h->in = in;
+		h->flags = flags;
+	}
+	return h;
+}
+
+int
+rfs_fs_open(struct rfs_fs *fs, const struct rfs_ctx *ctx, uint64_t ino,
+    int flags, struct rfs_handle **hp)
+{
+	struct inode *in = NULL;
+	int64_t now = now_of(fs);
+	int rc;
+
+	pthread_mutex_lock(&fs->meta);
+	rc = iget(fs, ino, &in);
+	if (rc != 0)
+		in = NULL;
+	if (rc == 0 && !visible(fs, &in->a, now) && in->nopen == 0)
+		rc = -ENOENT;
+	if (rc == 0 && !S_ISREG(in->a.mode))
+		rc = -EINVAL;
+	if (rc == 0 && (flags & O_TRUNC) && in->a.size > 0)
+		rc = rfs_retention_may_destroy(fs->pol, &in->a, now);
+	if (rc == 0) {
+		in->nopen++;
+	} else if (in != NULL) {
+		iput_maybe(fs, in);
+	}
+	pthread_mutex_unlock(&fs->meta);
+	if (rc != 0)
+		return rc;
+	pthread_mutex_lock(&in->lock);
+	rc = obj_get(fs, in, NULL);
+	if (rc == 0 && (flags & O_TRUNC) && in->obj->size > 0)
+		rc = rfs_obj_truncate(in->obj, 0);
+	if (rc == 0 && (flags & O_TRUNC)) {
+		pthread_mutex_lock(&fs->meta);
+		in->a.size = 0;
+		in->a.mtime = in->a.ctime = now;
+		rc = rfs_cat_inode_put(fs->st->cat, &in->a);
+		pthread_mutex_unlock(&fs->meta);
+	}
+	pthread_mutex_unlock(&in->lock);
+	if (rc == 0 && (*hp = handle_new(in, flags)) == NULL)
+		rc = -ENOMEM;
+	if (rc != 0) {
+		pthread_mutex_lock(&fs->meta);
+		in->nopen--;
+		iput_maybe(fs, in);
+		pthread_mutex_unlock(&fs->meta);
+	}
+	return rc;
+}
+
+int
+rfs_fs_create(struct rfs_fs *fs, const struct rfs_ctx *ctx, uint64_t parent,
+    const char *name, mode_t mode, int flags, struct rfs_entry *e,
+    struct rfs_handle **hp)
+{
+	struct rfs_key *key = NULL;
+	struct inode *in;
+	int rc;
+
+	rc = create_common(fs, ctx, parent, name, S_IFREG | (mode & 07777), 0,
+	    NULL, e, &in, &key);
+	if (rc != 0)
+		return rc;
+	pthread_mutex_lock(&fs->meta);
+	in->nopen++;
+	pthread_mutex_unlock(&fs->meta);
+	pthread_mutex_lock(&in->lock);
+	rc = obj_get(fs, in, key);
+	pthread_mutex_unlock(&in->lock);
+	if (rc == 0 && (*hp = handle_new(in, flags)) == NULL)
+		rc = -ENOMEM;
+	if (rc != 0) {
+		pthread_mutex_lock(&fs->meta);
+		in->nopen--;
+		pthread_mutex_unlock(&fs->meta);
+	}
+	return rc;
+}
+
+ssize_t
+rfs_fs_read(struct rfs_fs *fs, struct rfs_handle *h, void *buf, size_t len,
+    uint64_t off)
+{
+	struct inode *in = h->in;
+	ssize_t n;
+
+	pthread_mutex_lock(&in->lock);
+	n = in->obj != NULL ? rfs_obj_read(in->obj, buf, len, off) : -EBADF;
+	pthread_mutex_unlock(&in->lock);
+	return n;
+}
+
+ssize_t
+rfs_fs_write(struct rfs_fs *fs, struct rfs_handle *h, const void *buf,
+    size_t len, uint64_t off)
+{
+	struct inode *in = h->in;
+	int64_t now;
+	ssize_t n;
+
+	pthread_mutex_lock(&in->lock);
+	if (in->obj == NULL) {
+		pthread_mutex_unlock(&in->lock);
+		return -EBADF;
+	}
+	/* Without the kernel's writeback cache, O_APPEND is ours to do. */
+	if (h->flags & O_APPEND)
+		off = in->obj->size;
+	n = rfs_obj_write(in->obj, buf, len, off);
+	if (n > 0) {
+		now = now_of(fs);
+		pthread_mutex_lock(&fs->meta);
+		in->a.size = in->obj->size;
+		in->a.mtime = in->a.ctime = now;
+		/* Writing clears setuid/setgid (we handle killpriv). */
+		if (in->a.mode & (S_ISUID | S_ISGID) && (in->a.mode & S_IXGRP))
+			in->a.mode &= ~(mode_t)(S_ISUID | S_ISGID);
+		else
+			in->a.mode &= ~(mode_t)S_ISUID;
+		in->dirty = 1;
+		pthread_mutex_unlock(&fs->meta);
+	}
+	pthread_mutex_unlock(&in->lock);
+	return n;
+}
+
+/* Writes dirty attributes of IN to the catalog.  Caller holds meta. */
+static int
+persist(struct rfs_fs *fs, struct inode *in)
+{
+	int rc = 0;
+
+	if (in->dirty && (rc = rfs_cat_inode_put(fs->st->cat, &in->a)) == 0)
+		in->dirty = 0;
+	return rc;
+}
+
+int
+rfs_fs_flush(struct rfs_fs *fs, struct rfs_handle *h)
+{
+	int rc;
+
+	pthread_mutex_lock(&fs->meta);
+	rc = persist(fs, h->in);
+	pthread_mutex_unlock(&fs->meta);
+	return rc;
+}
+
+int
+rfs_fs_fsync(struct rfs_fs *fs, struct rfs_handle *h, int datasync)
+{
+	struct inode *in = h->in;
+	int rc;
+
+	pthread_mutex_lock(&in->lock);
+	rc = in->obj != NULL ? rfs_obj_sync(in->obj, datasync) : 0;
+	pthread_mutex_unlock(&in->lock);
+	if (rc != 0)
+		return rc;
+	pthread_mutex_lock(&fs->meta);
+	rc = persist(fs, in);
+	if (rc == 0)
+		rc = rfs_cat_sync(fs->st->cat);
+	pthread_mutex_unlock(&fs->meta);
+	return rc;
+}
+
+int
+rfs_fs_release(struct rfs_fs *fs, struct rfs_handle *h)
+{
+	struct inode *in = h->in;
+	struct rfs_obj *obj = NULL;
+	int rc;
+
+	pthread_mutex_lock(&in->lock);
+	pthread_mutex_lock(&fs->meta);
+	rc = persist(fs, in);
+	if (--in->nopen == 0) {
+		obj = in->obj;
+		in->obj = NULL;
+	}
+	pthread_mutex_unlock(&fs->meta);
+	pthread_mutex_unlock(&in->lock);
+	rfs_obj_close(obj);
+	pthread_mutex_lock(&fs->meta);
+	iput_maybe(fs, in);
+	pthread_mutex_unlock(&fs->meta);
+	free(h);
+	return rc;
+}
+
+int
+rfs_fs_fallocate(struct rfs_fs *fs, struct rfs_handle *h, int mode,
+    uint64_t off, uint64_t len)
+{
+	struct inode *in = h->in;
+	int rc = 0;
+
+	if (mode & ~FALLOC_FL_KEEP_SIZE)
+		return -EOPNOTSUPP;
+	if (mode & FALLOC_FL_KEEP_SIZE)
+		return 0;     /* nothing to reserve: blocks are written sealed */
+	pthread_mutex_lock(&in->lock);
+	if (in->obj != NULL && off + len > in->obj->size)
+		rc = rfs_obj_truncate(in->obj, off + len);
+	if (rc == 0 && in->obj != NULL) {
+		pthread_mutex_lock(&fs->meta);
+		in->a.size = in->obj->size;
+		in->a.ctime = now_of(fs);
+		rc = rfs_cat_inode_put(fs->st->cat, &in->a);
+		pthread_mutex_unlock(&fs->meta);
+	}
+	pthread_mutex_unlock(&in->lock);
+	return rc;
+}
+
+ssize_t
+rfs_fs_copy_range(struct rfs_fs *fs, struct rfs_handle *hin, uint64_t off_in,
+    struct rfs_handle *hout, uint64_t off_out, size_t len)
+{
+	char *buf;
+	size_t done = 0, chunk = 1 << 20;
+	ssize_t n, w;
+
+	buf = malloc(chunk);
+	if (buf == NULL)
+		return -ENOMEM;
+	while (done < len) {
+		n = rfs_fs_read(fs, hin, buf, len - done < chunk ?
+		    len - done : chunk, off_in + done);
+		if (n <= 0) {
+			if (n < 0 && done == 0)
+				done = (size_t)n;
+			break;
+		}
+		w = rfs_fs_write(fs, hout, buf, (size_t)n, off_out + done);
+		if (w < 0) {
+			if (done == 0)
+				done = (size_t)w;
+			break;
+		}
+		done += (size_t)w;
+	}
+	free(buf);
+	return (ssize_t)done;
+}
+
+/* ---- setattr --------------------------------------------------------- */
+
+int
+rfs_fs_setattr(struct rfs_fs *fs, const struct rfs_ctx *ctx, uint64_t ino,
+    struct rfs_handle *h, const struct stat *s, int mask, struct stat *out,
+    double *timeout)
+{
+	struct rfs_key *key = NULL;
+	struct inode *in = NULL;
+	int64_t now = now_of(fs);
+	int rc, opened = 0;
+
+	pthread_mutex_lock(&fs->meta);
+	rc = iget(fs, ino, &in);
+	if (rc != 0)
+		in = NULL;
+	if (rc == 0 && in->nopen == 0 && !visible(fs, &in->a, now))
+		rc = -ENOENT;
+	if (rc == 0 && (mask & RFS_SET_SIZE) && !S_ISREG(in->a.mode))
+		rc = S_ISDIR(in->a.mode) ? -EISDIR : -EINVAL;
+	if (rc == 0 && (mask & RFS_SET_SIZE) &&
+	    (uint64_t)s->st_size < in->a.size)
+		rc = rfs_retention_may_destroy(fs->pol, &in->a, now);
+	if (rc == 0 && (mask & RFS_SET_SIZE)) {
+		in->nopen++;      /* pin across the unlocked window */
+		opened = 1;
+	}
+	pthread_mutex_unlock(&fs->meta);
+	if (rc != 0)
+		goto out;
+	if (mask & RFS_SET_SIZE) {
+		pthread_mutex_lock(&in->lock);
+		rc = obj_get(fs, in, key);
+		if (rc == 0)
+			rc = rfs_obj_truncate(in->obj, (uint64_t)s->st_size);
+		pthread_mutex_lock(&fs->meta);
+		if (rc == 0) {
+			in->a.size = in->obj->size;
+			in->a.mtime = in->a.ctime = now;
+		}
+		if (in->nopen == 1) {
+			rfs_obj_close(in->obj);
+			in->obj = NULL;
+		}
+		pthread_mutex_unlock(&fs->meta);
+		pthread_mutex_unlock(&in->lock);
+		if (rc != 0)
+			goto out;
+	}
+	pthread_mutex_lock(&fs->meta);
+	if (mask & RFS_SET_MODE)
+		in->a.mode = (in->a.mode & S_IFMT) | (s->st_mode & 07777);
+	if (mask & RFS_SET_UID)
+		in->a.uid = s->st_uid;
+	if (mask & RFS_SET_GID)
+		in->a.gid = s->st_gid;
+	if ((mask & (RFS_SET_UID | RFS_SET_GID)) && !(mask & RFS_SET_MODE) &&
+	    !S_ISDIR(in->a.mode)) {
+		/* chown clears setuid, and setgid when group-executable. */
+		in->a.mode &= ~(mode_t)S_ISUID;
+		if (in->a.mode & S_IXGRP)
+			in->a.mode &= ~(mode_t)S_ISGID;
+	}
+	if ((mask & RFS_SET_KILLPRIV) && !(mask & RFS_SET_MODE))
+		in->a.mode &= ~(mode_t)(S_ISUID | S_ISGID);
+	if (mask & RFS_SET_ATIME_NOW)
+		in->a.atime = now;
+	else if (mask & RFS_SET_ATIME)
+		in->a.atime = (int64_t)s->st_atim.tv_sec * RFS_NSEC +
+		    s->st_atim.tv_nsec;
+	if (mask & RFS_SET_MTIME_NOW)
+		in->a.mtime = now;
+	else if (mask & RFS_SET_MTIME)
+		in->a.mtime = (int64_t)s->st_mtim.tv_sec * RFS_NSEC +
+		    s->st_mtim.tv_nsec;
+	if (mask & RFS_SET_CTIME)
+		in->a.ctime = (int64_t)s->st_ctim.tv_sec * RFS_NSEC +
+		    s->st_ctim.tv_nsec;
+	else
+		in->a.ctime = now;
+	rc = rfs_cat_inode_put(fs->st->cat, &in->a);
+	if (rc == 0) {
+		in->dirty = 0;
+		stat_of(&in->a, out);
+		*timeout = timeout_of(fs, &in->a, now);
+	}
+	pthread_mutex_unlock(&fs->meta);
+out:
+	pthread_mutex_lock(&fs->meta);
+	if (opened)
+		in->nopen--;
+	if (in != NULL)
+		iput_maybe(fs, in);
+	pthread_mutex_unlock(&fs->meta);
+	return rc;
+}
+
+/* ---- removing -------------------------------------------------------- */
+
+/*
+ * A hidden (expired) file may still hold NAME in DIR until the sweeper
+ * shreds it: detach it so the name can be reused.  Caller holds meta and a
+ * transaction.  Returns 0 if NAME is free now, -EEXIST if a visible entry
+ * holds it (its inode in *out when OUT is not NULL).
+ */
+static int
+clear_hidden(struct rfs_fs *fs, uint64_t dir, const unsigned char *h,
+    int64_t now, struct inode **out)
+{
+	struct inode *old;
+	uint64_t ino;
+	int rc;
+
+	rc = rfs_cat_dirent_lookup(fs->st->cat, dir, h, &ino);
+	if (rc == -ENOENT)
+		return 0;
+	if (rc != 0)
+		return rc;
+	if ((rc = iget(fs, ino, &old)) != 0)
+		return rc;
+	if (visible(fs, &old->a, now)) {
+		if (out != NULL)
+			*out = old;
+		else
+			iput_maybe(fs, old);
+		return -EEXIST;
+	}
+	rc = rfs_cat_dirent_delete(fs->st->cat, dir, h);
+	if (rc == 0 && old->a.nlink > 0 && --old->a.nlink == 0 &&
+	    old->a.state == RFS_LIVE)
+		old->a.state = RFS_SHRED;
+	if (rc == 0)
+		rc = rfs_cat_inode_put(fs->st->cat, &old->a);
+	iput_maybe(fs, old);
+	return rc;
+}
+
+/*
+ * Drops one link of IN (named in DIR).  The last link of a regular file
+ * sends it to the trash; other kinds simply go.  Caller holds meta and a
+ * transaction; the dirent itself is removed by the caller.
+ */
+static int
+drop_link(struct rfs_fs *fs, const struct rfs_ctx *ctx, struct inode *dir,
+    struct inode *in, const char *name, int64_t now)
+{
+	char path[PATH_MAX];
+	unsigned char *blob;
+	size_t bloblen, n;
+	int rc;
+
+	in->a.ctime = now;
+	if (S_ISDIR(in->a.mode)) {
+		in->a.nlink = 0;
+		dir->a.nlink--;
+		in->a.state = RFS_SHRED;   /* an empty directory: just a row */
+		rc = rfs_cat_inode_delete(fs->st->cat, in->ino);
+		if (rc == 0)
+			rc = rfs_cat_xattr_delete_all(fs->st->cat, in->ino);
+		return rc;
+	}
+	if (in->a.nlink > 0)
+		in->a.nlink--;
+	if (in->a.nlink > 0)
+		return rfs_cat_inode_put(fs->st->cat, &in->a);
+	if (!S_ISREG(in->a.mode)) {
+		in->a.state = RFS_SHRED;
+		rc = rfs_cat_inode_delete(fs->st->cat, in->ino);
+		if (rc == 0)
+			rc = rfs_cat_xattr_delete_all(fs->st->cat, in->ino);
+		return rc;
+	}
+	in->a.state = RFS_TRASH;
+	in->a.del_time = now;
+	in->a.del_uid = ctx->uid;
+	in->a.del_parent = dir->ino;
+	if ((rc = rfs_cat_inode_put(fs->st->cat, &in->a)) != 0)
+		return rc;
+	if (rfs_fs_path_of(fs, dir->ino, path, sizeof(path) - NAME_MAX - 2)
+	    != 0)
+		path[0] = '\0';
+	n = strlen(path);
+	snprintf(path + n, sizeof(path) - n, "%s%s", n ? "/" : "", name);
+	rc = rfs_seal(fs->st->k_name, "trash", 5, path, strlen(path), &blob,
+	    &bloblen);
+	if (rc == 0) {
+		rc = rfs_cat_inode_set_delpath(fs->st->cat, in->ino, blob,
+		    bloblen);
+		free(blob);
+	}
+	if (rc == 0)
+		rc = rfs_audit(fs->st, now, "trash", in->ino, in->a.class,
+		    ctx->uid, NULL);
+	return rc;
+}
+
+static int
+finish_tx(struct rfs_fs *fs, int rc)
+{
+	if (rc == 0)
+		return rfs_cat_commit(fs->st->cat);
+	rfs_cat_rollback(fs->st->cat);
+	return rc;
+}
+
+/* After a failed transaction, reload the attributes it may have changed. */
+static void
+reload(struct rfs_fs *fs, struct inode *in)
+{
+	if (in != NULL && rfs_cat_inode_get(fs->st->cat, in->ino, &in->a) == 0)
+		reconcile_size(fs, &in->a);
+}
+
+int
+rfs_fs_unlink(struct rfs_fs *fs, const struct rfs_ctx *ctx, uint64_t parent,
+    const char *name)
+{
+	unsigned char h[RFS_HASH_BYTES];
+	struct inode *dir = NULL, *in = NULL;
+	int64_t now = now_of(fs);
+	int rc;
+
+	pthread_mutex_lock(&fs->meta);
+	if ((rc = dir_get(fs, parent, &dir)) != 0)
+		goto out;
+	if ((rc = find(fs, parent, name, now, &in)) != 0) {
+		in = NULL;
+		goto out;
+	}
+	if (S_ISDIR(in->a.mode)) {
+		rc = -EISDIR;
+		goto out;
+	}
+	if (S_ISREG(in->a.mode) && in->a.nlink <= 1 &&
+	    (rc = rfs_retention_may_destroy(fs->pol, &in->a, now)) != 0)
+		goto out;
+	if ((rc = rfs_cat_begin(fs->st->cat)) != 0)
+		goto out;
+	name_hash(fs, parent, name, h);
+	rc = rfs_cat_dirent_delete(fs->st->cat, parent, h);
+	if (rc == 0)
+		rc = drop_link(fs, ctx, dir, in, name, now);
+	if (rc == 0) {
+		dir->a.mtime = dir->a.ctime = now;
+		rc = rfs_cat_inode_put(fs->st->cat, &dir->a);
+	}
+	if ((rc = finish_tx(fs, rc)) != 0) {
+		reload(fs, in);
+		reload(fs, dir);
+	}
+out:
+	if (in != NULL)
+		iput_maybe(fs, in);
+	pthread_mutex_unlock(&fs->meta);
+	return rc;
+}
+
+struct empty_scan {
+	struct rfs_fs *fs;
+	int64_t now;
+	int visible;
+	uint64_t *hidden;
+	size_t nhidden;
+};
+
+static int
+empty_scan_one(void *ctx, const struct rfs_dirent *d)
+{
+	struct empty_scan *e = ctx;
+	struct inode *in;
+	uint64_t *n;
+
+	if (iget(e->fs, d->ino, &in) != 0)
+		return 0;
+	if (visible(e->fs, &in->a, e->now)) {
+		e->visible = 1;
+		iput_maybe(e->fs, in);
+		return 1;
+	}
+	iput_maybe(e->fs, in);
+	n = realloc(e->hidden, (e->nhidden + 1) * sizeof(*n));
+	if (n == NULL) {
+		e->visible = 1;    /* be conservative */
+		return 1;
+	}
+	e->hidden = n;
+	e->hidden[e->nhidden++] = d->ino;
+	return 0;
+}
+
+/* Removes every entry of DIR naming INO (hidden files on rmdir). */
+static int
+detach_all(struct rfs_fs *fs, uint64_t dir, uint64_t ino)
+{
+	struct inode *in;
+	unsigned char *blob;
+	size_t len;
+	uint64_t parent;
+	int rc;
+
+	if ((rc = iget(fs, ino, &in)) != 0)
+		return rc;
+	while (rfs_cat_dirent_of(fs->st->cat, ino, &parent, &blob, &len) == 0) {
+		unsigned char h[RFS_HASH_BYTES];
+		char *name;
+
+		rc = name_open(fs, parent, blob, len, &name);
+		free(blob);
+		if (rc != 0)
+			break;
+		name_hash(fs, parent, name, h);
+		free(name);
+		if ((rc = rfs_cat_dirent_delete(fs->st->cat, parent, h)) != 0)
+			break;
+		if (in->a.nlink > 0)
+			in->a.nlink--;
+	}
+	if (rc == 0 && in->a.nlink == 0 && in->a.state == RFS_LIVE)
+		in->a.state = RFS_SHRED;
+	if (rc == 0)
+		rc = rfs_cat_inode_put(fs->st->cat, &in->a);
+	iput_maybe(fs, in);
+	return rc;
+}
+
+/* Fails with -ENOTEMPTY if DIR shows any entry; detaches hidden ones. */
+static int
+empty_dir(struct rfs_fs *fs, uint64_t dir, int64_t now)
+{
+	struct empty_scan e = { .fs = fs, .now = now };
+	int rc;
+
+	rc = rfs_cat_dirent_each(fs->st->cat, dir, 0, empty_scan_one, &e);
+	if (rc == 0 && e.visible)
+		rc = -ENOTEMPTY;
+	for (size_t i = 0; rc == 0 && i < e.nhidden; i++)
+		rc = detach_all(fs, dir, e.hidden[i]);
+	free(e.hidden);
+	return rc;
+}
+
+int
+rfs_fs_rmdir(struct rfs_fs *fs, const struct rfs_ctx *ctx, uint64_t parent,
+    const char *name)
+{
+	unsigned char h[RFS_HASH_BYTES];
+	struct inode *dir = NULL, *in = NULL;
+	int64_t now = now_of(fs);
+	int rc;
+
+	pthread_mutex_lock(&fs->meta);
+	if ((rc = dir_get(fs, parent, &dir)) != 0)
+		goto out;
+	if ((rc = find(fs, parent, name, now, &in)) != 0) {
+		in = NULL;
+		goto out;
+	}
+	if (!S_ISDIR(in->a.mode)) {
+		rc = -ENOTDIR;
+		goto out;
+	}
+	if ((rc = rfs_cat_begin(fs->st->cat)) != 0)
+		goto out;
+	rc = empty_dir(fs, in->ino, now);
+	name_hash(fs, parent, name, h);
+	if (rc == 0)
+		rc = rfs_cat_dirent_delete(fs->st->cat, parent, h);
+	if (rc == 0)
+		rc = drop_link(fs, ctx, dir, in, name, now);
+	if (rc == 0) {
+		dir->a.mtime = dir->a.ctime = now;
+		rc = rfs_cat_inode_put(fs->st->cat, &dir->a);
+	}
+	if ((rc = finish_tx(fs, rc)) != 0) {
+		reload(fs, in);
+		reload(fs, dir);
+	}
+out:
+	if (in != NULL)
+		iput_maybe(fs, in);
+	pthread_mutex_unlock(&fs->meta);
+	return rc;
+}
+
+/* ---- link and rename ------------------------------------------------- */
+
+static int
+add_entry(struct rfs_fs *fs, uint64_t dir, const char *name, uint64_t ino)
+{
+	unsigned char h[RFS_HASH_BYTES], *sealed;
+	size_t len;
+	int rc;
+
+	name_hash(fs, dir, name, h);
+	if ((rc = name_seal(fs, dir, name, &sealed, &len)) != 0)
+		return rc;
+	rc = rfs_cat_dirent_insert(fs->st->cat, dir, h, sealed, len, ino);
+	free(sealed);
+	return rc;
+}
+
+int
+rfs_fs_link(struct rfs_fs *fs, const struct rfs_ctx *ctx, uint64_t ino,
+    uint64_t parent, const char *name, struct rfs_entry *e)
+{
+	unsigned char h[RFS_HASH_BYTES];
+	struct inode *dir = NULL, *in = NULL;
+	int64_t now = now_of(fs);
+	int rc;
+
+	pthread_mutex_lock(&fs->meta);
+	if ((rc = check_name(name)) != 0 || (rc = dir_get(fs, parent, &dir))
+	    != 0)
+		goto out;
+	if ((rc = iget(fs, ino, &in)) != 0) {
+		in = NULL;
+		goto out;
+	}
+	if (!visible(fs, &in->a, now)) {
+		rc = -ENOENT;
+		goto out;
+	}
+	if (S_ISDIR(in->a.mode)) {
+		rc = -EPERM;
+		goto out;
+	}
+	if ((rc = rfs_cat_begin(fs->st->cat)) != 0)
+		goto out;
+	name_hash(fs, parent, name, h);
+	rc = clear_hidden(fs, parent, h, now, NULL);
+	if (rc == 0)
+		rc = add_entry(fs, parent, name, ino);
+	if (rc == 0) {
+		in->a.nlink++;
+		in->a.ctime = now;
+		dir->a.mtime = dir->a.ctime = now;
+		rc = rfs_cat_inode_put(fs->st->cat, &in->a);
+	}
+	if (rc == 0)
+		rc = rfs_cat_inode_put(fs->st->cat, &dir->a);
+	if ((rc = finish_tx(fs, rc)) != 0) {
+		reload(fs, in);
+		reload(fs, dir);
+		goto out;
+	}
+	in->nlookup++;
+	fill_entry(fs, in, now, e);
+out:
+	if (in != NULL)
+		iput_maybe(fs, in);
+	pthread_mutex_unlock(&fs->meta);
+	return rc;
+}
+
+int
+rfs_fs_rename(struct rfs_fs *fs, const struct rfs_ctx *ctx, uint64_t parent,
+    const char *name, uint64_t newparent, const char *newname,
+    unsigned int flags)
+{
+	unsigned char hs[RFS_HASH_BYTES], hd[RFS_HASH_BYTES];
+	struct inode *sdir = NULL, *ddir = NULL, *src = NULL, *dst = NULL;
+	int64_t now = now_of(fs);
+	int rc;
+
+	if (flags & ~(unsigned)(RENAME_NOREPLACE | RENAME_EXCHANGE))
+		return -EINVAL;
+	pthread_mutex_lock(&fs->meta);
+	if ((rc = check_name(newname)) != 0 ||
+	    (rc = dir_get(fs, parent, &sdir)) != 0 ||
+	    (rc = dir_get(fs, newparent, &ddir)) != 0)
+		goto out;
+	if ((rc = find(fs, parent, name, now, &src)) != 0) {
+		src = NULL;
+		goto out;
+	}
+	if ((rc = rfs_cat_begin(fs->st->cat)) != 0)
+		goto out;
+	name_hash(fs, parent, name, hs);
+	name_hash(fs, newparent, newname, hd);
+	rc = clear_hidden(fs, newparent, hd, now, &dst);
+	if (rc == -EEXIST) {
+		rc = 0;
+	} else {
+		dst = NULL;
+		if (rc != 0)
+			goto tx;
+	}
+	if (dst == src) {
+		/* Both names are links to one inode: POSIX says do nothing. */
+		iput_maybe(fs, dst);
+		dst = NULL;
+		goto tx;
+	}
+	if (flags & RENAME_EXCHANGE) {
+		if (dst == NULL) {
+			rc = -ENOENT;
+			goto tx;
+		}
+		rc = rfs_cat_dirent_delete(fs->st->cat, parent, hs);
+		if (rc == 0)
+			rc = rfs_cat_dirent_delete(fs->st->cat, newparent, hd);
+		if (rc == 0)
+			rc = add_entry(fs, parent, name, dst->ino);
+		if (rc == 0)
+			rc = add_entry(fs, newparent, newname, src->ino);
+		if (rc == 0 && parent != newparent) {
+			if (S_ISDIR(src->a.mode)) {
+				sdir->a.nlink--;
+				ddir->a.nlink++;
+			}
+			if (S_ISDIR(dst->a.mode)) {
+				ddir->a.nlink--;
+				sdir->a.nlink++;
+			}
+		}
+		src->a.ctime = dst->a.ctime = now;
+		if (rc == 0)
+			rc = rfs_cat_inode_put(fs->st->cat, &dst->a);
+	} else {
+		if (dst != NULL && (flags & RENAME_NOREPLACE)) {
+			rc = -EEXIST;
+			goto tx;
+		}
+		if (dst != NULL) {
+			if (S_ISDIR(dst->a.mode) && !S_ISDIR(src->a.mode))
+				rc = -EISDIR;
+			else if (!S_ISDIR(dst->a.mode) && S_ISDIR(src->a.mode))
+				rc = -ENOTDIR;
+			else if (S_ISDIR(dst->a.mode))
+				rc = empty_dir(fs, dst->ino, now);
+			else if (S_ISREG(dst->a.mode) && dst->a.nlink <= 1)
+				rc = rfs_retention_may_destroy(fs->pol,
+				    &dst->a, now);
+			if (rc == 0)
+				rc = rfs_cat_dirent_delete(fs->st->cat,
+				    newparent, hd);
+			if (rc == 0)
+				rc = drop_link(fs, ctx, ddir, dst, newname,
+				    now);
+			if (rc != 0)
+				goto tx;
+		}
+		rc = rfs_cat_dirent_delete(fs->st->cat, parent, hs);
+		if (rc == 0)
+			rc = add_entry(fs, newparent, newname, src->ino);
+		if (rc == 0 && parent != newparent && S_ISDIR(src->a.mode)) {
+			sdir->a.nlink--;
+			ddir->a.nlink++;
+		}
+		src->a.ctime = now;
+	}
+	sdir->a.mtime = sdir->a.ctime = now;
+	ddir->a.mtime = ddir->a.ctime = now;
+	if (rc == 0)
+		rc = rfs_cat_inode_put(fs->st->cat, &src->a);
+	if (rc == 0)
+		rc = rfs_cat_inode_put(fs->st->cat, &sdir->a);
+	if (rc == 0 && ddir != sdir)
+		rc = rfs_cat_inode_put(fs->st->cat, &ddir->a);
+tx:
+	if ((rc = finish_tx(fs, rc)) != 0) {
+		reload(fs, src);
+		reload(fs, dst);
+		reload(fs, sdir);
+		reload(fs, ddir);
+	}
+out:
+	if (src != NULL)
+		iput_maybe(fs, src);
+	if (dst != NULL)
+		iput_maybe(fs, dst);
+	pthread_mutex_unlock(&fs->meta);
+	return rc;
+}
+
+/* ---- directories ----------------------------------------------------- */
+
+struct rd {
+	struct rfs_fs *fs;
+	uint64_t dir;
+	int plus, full;
+	int64_t now;
+	rfs_fill_fn fill;
+	void *ctx;
+	int rc;
+};
+
+static int
+rd_one(void *ctx, const struct rfs_dirent *d)
+{
+	struct rd *r = ctx;
+	struct rfs_entry e;
+	struct inode *in;
+	char *name;
+
+	if (iget(r->fs, d->ino, &in) != 0)
+		return 0;
+	if (!visible(r->fs, &in->a, r->now) ||
+	    name_open(r->fs, r->dir, d->name, d->namelen, &name) != 0) {
+		iput_maybe(r->fs, in);
+		return 0;
+	}
+	fill_entry(r->fs, in, r->now, &e);
+	if (r->fill(r->ctx, name, &e, d->id + 2) != 0) {
+		r->full = 1;
+		iput_maybe(r->fs, in);
+	} else if (r->plus) {
+		in->nlookup++;
+	} else {
+		iput_maybe(r->fs, in);
+	}
+	free(name);
+	return r->full;
+}
+
+int
+rfs_fs_readdir(struct rfs_fs *fs, uint64_t ino, int64_t off, int plus,
+    rfs_fill_fn fill, void *ctx)
+{
+	struct rd r = { .fs = fs, .dir = ino, .plus = plus, .fill = fill,
+	    .ctx = ctx };
+	struct rfs_entry e;
+	struct inode *dir;
+	int rc;
+
+	r.now = now_of(fs);
+	pthread_mutex_lock(&fs->meta);
+	if ((rc = dir_get(fs, ino, &dir)) != 0)
+		goto out;
+	/* "." and ".." carry no attributes (ino 0): no lookup is counted. */
+	memset(&e, 0, sizeof(e));
+	e.st.st_mode = S_IFDIR;
+	if (off < 1) {
+		e.st.st_ino = ino;
+		if (fill(ctx, ".", &e, 1) != 0)
+			goto out;
+	}
+	if (off < 2) {
+		e.st.st_ino = RFS_ROOT_INO;   /* unknown parent: any nonzero */
+		if (fill(ctx, "..", &e, 2) != 0)
+			goto out;
+	}
+	rc = rfs_cat_dirent_each(fs->st->cat, ino, off < 2 ? 0 : off - 2,
+	    rd_one, &r);
+out:
+	pthread_mutex_unlock(&fs->meta);
+	return rc;
+}
+
+int
+rfs_fs_fsyncdir(struct rfs_fs *fs)
+{
+	int rc;
+
+	pthread_mutex_lock(&fs->meta);
+	rc = rfs_cat_sync(fs->st->cat);
+	pthread_mutex_unlock(&fs->meta);
+	return rc;
+}
+
+int
+rfs_fs_statfs(struct rfs_fs *fs, struct statvfs *sv)
+{
+	if (fstatvfs(fs->st->dirfd, sv) != 0)
+		return -errno;
+	sv->f_namemax = NAME_MAX;
+	return 0;
+}
+
+int
+rfs_fs_resolve(struct rfs_fs *fs, const char *path, uint64_t *out)
+{
+	char *copy = strdup(path), *save = NULL, *part;
+	uint64_t ino = RFS_ROOT_INO;
+	int64_t now = now_of(fs);
+	struct inode *in;
+	int rc = 0;
+
+	if (copy == NULL)
+		return -ENOMEM;
+	pthread_mutex_lock(&fs->meta);
+	for (part = strtok_r(copy, "/", &save); part != NULL;
+	    part = strtok_r(NULL, "/", &save)) {
+		if (strcmp(part, ".") == 0)
+			continue;
+		if (strcmp(part, "..") == 0) {
+			rc = -EINVAL;
+			break;
+		}
+		if ((rc = find(fs, ino, part, now, &in)) != 0)
+			break;
+		ino = in->ino;
+		iput_maybe(fs, in);
+	}
+	pthread_mutex_unlock(&fs->meta);
+	free(copy);
+	if (rc == 0)
+		*out = ino;
+	return rc;
+}
+
+/* ---- extended attributes --------------------------------------------- */
+
+#define RETENTION_PREFIX "user.retention."
+
+static void
+xattr_ad(uint64_t ino, const unsigned char *h, unsigned char ad[8 + RFS_HASH_BYTES])
+{
+	memcpy(ad, &ino, 8);
+	memcpy(ad + 8, h, RFS_HASH_BYTES);
+}
+
+/* The virtual user.retention.* attributes.  Caller holds meta. */
+static ssize_t
+retention_get(struct rfs_fs *fs, struct inode *in, const char *attr,
+    char *out, size_t len)
+{
+	char buf[96];
+	int64_t d;
+
+	if (strcmp(attr, "class") == 0)
+		snprintf(buf, sizeof(buf), "%s", in->a.class);
+	else if (strcmp(attr, "created") == 0)
+		rfs_time_format(in->a.created, buf, sizeof(buf));
+	else if (strcmp(attr, "expires") == 0) {
+		d = rfs_retention_deadline(fs->pol, &in->a,
+		    event_for(fs, in->ino));
+		rfs_time_format(in->a.hold ? INT64_MAX : d, buf, sizeof(buf));
+	} else if (strcmp(attr, "hold") == 0)
+		snprintf(buf, sizeof(buf), "%d", in->a.hold ? 1 : 0);
+	else if (strcmp(attr, "expired") == 0 && fs->recover)
+		snprintf(buf, sizeof(buf), "%d", rfs_retention_visible(fs->pol,
+		    &in->a, event_for(fs, in->ino), now_of(fs)) ? 0 : 1);
+	else
+		return -ENODATA;
+	if (!S_ISREG(in->a.mode))
+		return -ENODATA;
+	if (len == 0)
+		return (ssize_t)strlen(buf);
+	if (len < strlen(buf))
+		return -ERANGE;
+	memcpy(out, buf, strlen(buf));
+	return (ssize_t)strlen(buf);
+}
+
+/* Re-wraps IN's file key under the window key of class CLS. */
+static int
+change_class(struct rfs_fs *fs, struct inode *in, const char *cls, int64_t now)
+{
+	struct rfs_attr a = in->a;
+	struct rfs_key *fk = NULL, *win = NULL;
+	int rc;
+
+	if ((rc = file_key(fs, &in->a, &fk)) != 0)
+		return rc;
+	snprintf(a.class, sizeof(a.class), "%s", cls);
+	if ((win = rfs_key_new()) == NULL) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	if ((rc = rfs_keystore_get(fs->st, a.class, a.period, 1, win)) != 0) {
+		rc = -EIO;
+		goto out;
+	}
+	rfs_key_wrap(win, fk, &a.ino, sizeof(a.ino), a.wkey);
+	if ((rc = rfs_cat_begin(fs->st->cat)) != 0)
+		goto out;
+	rc = rfs_cat_keywin_touch(fs->st->cat, a.class, a.period, a.created);
+	a.ctime = now;
+	if (rc == 0)
+		rc = rfs_cat_inode_put(fs->st->cat, &a);
+	if (rc == 0)
+		rc = rfs_audit(fs->st, now, "class", a.ino, a.class, a.uid,
+		    in->a.class);
+	if ((rc = finish_tx(fs, rc)) == 0)
+		in->a = a;
+out:
+	rfs_key_free(fk);
+	rfs_key_free(win);
+	return rc;
+}
+
+static int
+retention_set(struct rfs_fs *fs, const struct rfs_ctx *ctx, struct inode *in,
+    const char *attr, const char *val, size_t len, int64_t now)
+{
+	char v[RFS_CLASS_MAX + 1];
+
+	if (!S_ISREG(in->a.mode))
+		return -EPERM;
+	if (len > RFS_CLASS_MAX)
+		return -EINVAL;
+	memcpy(v, val, len);
+	v[len] = '\0';
+	if (strcmp(attr, "class") == 0) {
+		if (rfs_policy_class(fs->pol, v) == NULL)
+			return -EINVAL;
+		if (in->a.size > 0)
+			return -EPERM;
+		if (strcmp(v, in->a.class) == 0)
+			return 0;
+		return change_class(fs, in, v, now);
+	}
+	if (strcmp(attr, "hold") == 0) {
+		int hold;
+
+		if (ctx->uid != 0)
+			return -EPERM;
+		if (strcmp(v, "1") == 0)
+			hold = 1;
+		else if (strcmp(v, "0") == 0)
+			hold = 0;
+		else
+			return -EINVAL;
+		return rfs_fs_hold_locked(fs, in->ino, hold, ctx->uid, now);
+	}
+	return -EPERM;
+}
+
+int
+rfs_fs_setxattr(struct rfs_fs *fs, const struct rfs_ctx *ctx, uint64_t ino,
+    const char *name, const void *val, size_t len, int flags)
+{
+	unsigned char h[RFS_HASH_BYTES], ad[8 + RFS_HASH_BYTES];
+	unsigned char *sname = NULL, *sval = NULL, *old = NULL;
+	size_t snamelen, svallen, oldlen;
+	struct inode *in = NULL;
+	int64_t now = now_of(fs);
+	int rc;
+
+	if (strlen(name) > 255)
+		return -ERANGE;
+	if (len > XATTR_MAX)
+		return -E2BIG;
+	if (strncmp(name, "system.", 7) == 0)
+		return -EOPNOTSUPP;
+	pthread_mutex_lock(&fs->meta);
+	if ((rc = iget(fs, ino, &in)) != 0) {
+		in = NULL;
+		goto out;
+	}
+	if (!visible(fs, &in->a, now) && in->nopen == 0) {
+		rc = -ENOENT;
+		goto out;
+	}
+	if (strncmp(name, RETENTION_PREFIX, strlen(RETENTION_PREFIX)) == 0) {
+		rc = retention_set(fs, ctx, in, name + strlen(RETENTION_PREFIX),
+		    val, len, now);
+		goto out;
+	}
+	rfs_name_hash(fs->st->k_hash, ino, name, strlen(name), h);
+	rc = rfs_cat_xattr_get(fs->st->cat, ino, h, &old, &oldlen);
+	free(old);
+	if (rc == 0 && (flags & XATTR_CREATE)) {
+		rc = -EEXIST;
+		goto out;
+	}
+	if (rc == -ENODATA && (flags & XATTR_REPLACE))
+		goto out;
+	if (rc != 0 && rc != -ENODATA)
+		goto out;
+	xattr_ad(ino, h, ad);
+	if ((rc = rfs_seal(fs->st->k_name, &ino, sizeof(ino), name,
+	    strlen(name), &sname, &snamelen)) != 0 ||
+	    (rc = rfs_seal(fs->st->k_name, ad, sizeof(ad), val, len, &sval,
+	    &svallen)) != 0)
+		goto out;
+	rc = rfs_cat_xattr_set(fs->st->cat, ino, h, sname, snamelen, sval,
+	    svallen);
+	if (rc == 0) {
+		in->a.ctime = now;
+		rc = rfs_cat_inode_put(fs->st->cat, &in->a);
+	}
+out:
+	free(sname);
+	free(sval);
+	if (in != NULL)
+		iput_maybe(fs, in);
+	pthread_mutex_unlock(&fs->meta);
+	return rc;
+}
+
+ssize_t
+rfs_fs_getxattr(struct rfs_fs *fs, uint64_t ino, const char *name, void *buf,
+    size_t len)
+{
+	unsigned char h[RFS_HASH_BYTES], ad[8 + RFS_HASH_BYTES];
+	unsigned char *blob = NULL, *plain = NULL;
+	size_t bloblen, n;
+	struct inode *in = NULL;
+	int64_t now = now_of(fs);
+	ssize_t rc;
+
+	pthread_mutex_lock(&fs->meta);
+	if ((rc = iget(fs, ino, &in)) != 0) {
+		in = NULL;
+		goto out;
+	}
+	if (!visible(fs, &in->a, now) && in->nopen == 0) {
+		rc = -ENOENT;
+		goto out;
+	}
+	if (strncmp(name, RETENTION_PREFIX, strlen(RETENTION_PREFIX)) == 0) {
+		rc = retention_get(fs, in, name + strlen(RETENTION_PREFIX),
+		    buf, len);
+		goto out;
+	}
+	rfs_name_hash(fs->st->k_hash, ino, name, strlen(name), h);
+	if ((rc = rfs_cat_xattr_get(fs->st->cat, ino, h, &blob, &bloblen))
+	    != 0)
+		goto out;
+	xattr_ad(ino, h, ad);
+	if (rfs_open(fs->st->k_name, ad, sizeof(ad), blob, bloblen, &plain,
+	    &n) != 0) {
+		rfs_err("inode %" PRIu64 ": xattr fails authentication", ino);
+		rc = -EIO;
+		goto out;
+	}
+	if (len == 0)
+		rc = (ssize_t)n;
+	else if (len < n)
+		rc = -ERANGE;
+	else {
+		memcpy(buf, plain, n);
+		rc = (ssize_t)n;
+	}
+out:
+	free(blob);
+	free(plain);
+	if (in != NULL)
+		iput_maybe(fs, in);
+	pthread_mutex_unlock(&fs->meta);
+	return rc;
+}
+
+struct xlist {
+	struct rfs_fs *fs;
+	uint64_t ino;
+	char *buf;
+	size_t len, used;
+};
+
+static int
+xlist_one(void *ctx, const unsigned char *b, size_t n)
+{
+	struct xlist *x = ctx;
+	unsigned char *name;
+	size_t nl;
+
+	if (rfs_open(x->fs->st->k_name, &x->ino, sizeof(x->ino), b, n, &name,
+	    &nl) != 0)
+		return -EIO;
+	if (x->len > 0) {
+		if (x->used + nl + 1 > x->len) {
+			free(name);
+			return -ERANGE;
+		}
+		memcpy(x->buf + x->used, name, nl + 1);
+	}
+	x->used += nl + 1;
+	free(name);
+	return 0;
+}
+
+ssize_t
+rfs_fs_listxattr(struct rfs_fs *fs, uint64_t ino, char *buf, size_t len)
+{
+	struct xlist x = { .fs = fs, .ino = ino, .buf = buf, .len = len };
+	int rc;
+
+	pthread_mutex_lock(&fs->meta);
+	rc = rfs_cat_xattr_names(fs->st->cat, ino, xlist_one, &x);
+	pthread_mutex_unlock(&fs->meta);
+	return rc != 0 ? rc : (ssize_t)x.used;
+}
+
+int
+rfs_fs_removexattr(struct rfs_fs *fs, const struct rfs_ctx *ctx, uint64_t ino,
+    const char *name)
+{
+	unsigned char h[RFS_HASH_BYTES];
+	int rc;
+
+	if (strncmp(name, RETENTION_PREFIX, strlen(RETENTION_PREFIX)) == 0)
+		return -EPERM;
+	rfs_name_hash(fs->st->k_hash, ino, name, strlen(name), h);
+	pthread_mutex_lock(&fs->meta);
+	rc = rfs_cat_xattr_remove(fs->st->cat, ino, h);
+	pthread_mutex_unlock(&fs->meta);
+	return rc;
+}
+
+/* ---- admin operations (control channel and offline tools) ------------- */
+
+int
+rfs_fs_hold_locked(struct rfs_fs *fs, uint64_t ino, int hold, uint32_t uid,
+    int64_t now)
+{
+	struct inode *in;
+	int rc;
+
+	if ((rc = iget(fs, ino, &in)) != 0)
+		return rc;
+	if (!S_ISREG(in->a.mode)) {
+		iput_maybe(fs, in);
+		return -EINVAL;
+	}
+	if ((rc = rfs_cat_begin(fs->st->cat)) == 0) {
+		in->a.hold = hold;
+		rc = rfs_cat_inode_put(fs->st->cat, &in->a);
+		if (rc == 0)
+			rc = rfs_audit(fs->st, now, hold ? "hold-set" :
+			    "hold-clear", ino, in->a.class, uid, NULL);
+		if ((rc = finish_tx(fs, rc)) != 0)
+			reload(fs, in);
+	}
+	iput_maybe(fs, in);
+	return rc;
+}
+
+void
+rfs_fs_set_recover(struct rfs_fs *fs, int on)
+{
+	fs->recover = on;
+}
+
+void
+rfs_fs_lock(struct rfs_fs *fs)
+{
+	pthread_mutex_lock(&fs->meta);
+}
+
+void
+rfs_fs_unlock(struct rfs_fs *fs)
+{
+	pthread_mutex_unlock(&fs->meta);
+}
+
+int64_t
+rfs_fs_event_for_locked(struct rfs_fs *fs, uint64_t ino)
+{
+	return event_for(fs, ino);
+}
+
+int
+rfs_fs_events_reload_locked(struct rfs_fs *fs)
+{
+	return events_reload(fs);
+}
+
+const struct rfs_policy *
+rfs_fs_policy_locked(struct rfs_fs *fs)
+{
+	return fs->pol;
+}
+
+/*
+ * Destroys file INO: the catalog rows go first, in one transaction, so the
+ * wrapped key is gone before any byte of the object is touched (a crash in
+ * between leaves only ciphertext nobody can open, removed by the next
+ * sweep).  Then the object is overwritten and unlinked.  An open file is
+ * left alone (-EBUSY): it is destroyed after its last release.
+ */
+int
+rfs_fs_destroy(struct rfs_fs *fs, uint64_t ino, const char *op, uint32_t uid,
+    int passes)
+{
+	struct inode *in;
+	unsigned char *blob;
+	size_t len;
+	uint64_t parent;
+	int64_t now = now_of(fs);
+	int rc;
+
+	pthread_mutex_lock(&fs->meta);
+	if ((rc = iget(fs, ino, &in)) != 0) {
+		pthread_mutex_unlock(&fs->meta);
+		return rc;
+	}
+	if (in->nopen > 0) {
+		iput_maybe(fs, in);
+		pthread_mutex_unlock(&fs->meta);
+		return -EBUSY;
+	}
+	if ((rc = rfs_cat_begin(fs->st->cat)) == 0) {
+		while (rc == 0 && rfs_cat_dirent_of(fs->st->cat, ino, &parent,
+		    &blob, &len) == 0) {
+			char *name;
+			unsigned char h[RFS_HASH_BYTES];
+
+			rc = name_open(fs, parent, blob, len, &name);
+			free(blob);
+			if (rc != 0)
+				break;
+			name_hash(fs, parent, name, h);
+			rc = rfs_cat_dirent_delete(fs->st->cat, parent, h);
+			if (rc == 0 && fs->inval != NULL)
+				fs->inval(fs->inval_ctx, parent, name,
+				    strlen(name));
+			free(name);
+		}
+		if (rc == 0)
+			rc = rfs_cat_xattr_delete_all(fs->st->cat, ino);
+		if (rc == 0)
+			rc = rfs_cat_inode_delete(fs->st->cat, ino);
+		if (rc == 0)
+			rc = rfs_audit(fs->st, now, op, ino, in->a.class, uid,
+			    NULL);
+		rc = finish_tx(fs, rc);
+	}
+	if (rc == 0) {
+		in->a.state = RFS_SHRED;
+		in->a.has_key = 0;
+		in->a.nlink = 0;
+		in->dirty = 0;
+	}
+	iput_maybe(fs, in);
+	pthread_mutex_unlock(&fs->meta);
+	if (rc == 0)
+		rc = rfs_obj_shred(fs->st->objfd, ino, passes);
+	return rc;
+}
+
+/* Makes every missing directory of PATH (relative); returns the last. */
+static int
+mkdirs(struct rfs_fs *fs, char *path, uint64_t *out, int64_t now)
+{
+	struct rfs_ctx root = { 0, 0, 0 };
+	uint64_t ino = RFS_ROOT_INO;
+	char *save = NULL, *part;
+	struct inode *in, *dir;
+	int rc = 0;
+
+	for (part = strtok_r(path, "/", &save); part != NULL;
+	    part = strtok_r(NULL, "/", &save)) {
+		if (strcmp(part, ".") == 0)
+			continue;
+		if (strcmp(part, "..") == 0)
+			return -EINVAL;       /* no escape from the mount */
+		rc = find(fs, ino, part, now, &in);
+		if (rc == -ENOENT) {
+			if ((rc = dir_get(fs, ino, &dir)) != 0)
+				return rc;
+			rc = make_node(fs, &root, dir, part, S_IFDIR | 0755, 0,
+			    now, &in, NULL);
+		}
+		if (rc != 0)
+			return rc;
+		if (!S_ISDIR(in->a.mode)) {
+			iput_maybe(fs, in);
+			return -ENOTDIR;
+		}
+		ino = in->ino;
+		iput_maybe(fs, in);
+	}
+	*out = ino;
+	return 0;
+}
+
+int
+rfs_fs_trash_path(struct rfs_fs *fs, uint64_t ino, char *buf, size_t len)
+{
+	unsigned char *blob, *plain;
+	size_t bl, pl;
+	int rc;
+
+	if ((rc = rfs_cat_inode_get_delpath(fs->st->cat, ino, &blob, &bl)) != 0)
+		return rc;
+	rc = rfs_open(fs->st->k_name, "trash", 5, blob, bl, &plain, &pl);
+	free(blob);
+	if (rc != 0)
+		return -EIO;
+	snprintf(buf, len, "%s", (char *)plain);
+	free(plain);
+	return 0;
+}
+
+int
+rfs_fs_restore(struct rfs_fs *fs, uint64_t ino, const char *to, int force,
+    uint32_t uid, char *restored, size_t restoredlen)
+{
+	char path[PATH_MAX], dirpart[PATH_MAX];
+	const char *base;
+	unsigned char h[RFS_HASH_BYTES];
+	struct rfs_ctx ctx = { uid, 0, 0 };
+	struct inode *in = NULL, *dir = NULL, *old = NULL;
+	uint64_t dino;
+	int64_t now = now_of(fs);
+	int rc;
+
+	pthread_mutex_lock(&fs->meta);
+	if ((rc = iget(fs, ino, &in)) != 0) {
+		in = NULL;
+		goto out;
+	}
+	if (in->a.state != RFS_TRASH) {
+		rc = -ENOENT;
+		goto out;
+	}
+	if (to != NULL)
+		snprintf(path, sizeof(path), "%s", to);
+	else if ((rc = rfs_fs_trash_path(fs, ino, path, sizeof(path))) != 0)
+		goto out;
+	while (path[0] == '/')
+		memmove(path, path + 1, strlen(path));
+	base = strrchr(path, '/');
+	if (base != NULL) {
+		snprintf(dirpart, sizeof(dirpart), "%.*s",
+		    (int)(base - path), path);
+		base++;
+	} else {
+		dirpart[0] = '\0';
+		base = path;
+	}
+	if ((rc = check_name(base)) != 0 || strcmp(base, "..") == 0 ||
+	    strcmp(base, ".") == 0) {
+		rc = rc ? rc : -EINVAL;
+		goto out;
+	}
+	if ((rc = rfs_cat_begin(fs->st->cat)) != 0)
+		goto out;
+	rc = mkdirs(fs, dirpart, &dino, now);
+	if (rc == 0)
+		rc = dir_get(fs, dino, &dir);
+	if (rc == 0) {
+		name_hash(fs, dino, base, h);
+		rc = clear_hidden(fs, dino, h, now, &old);
+		if (rc == -EEXIST && force) {
+			rc = rfs_cat_dirent_delete(fs->st->cat, dino, h);
+			if (rc == 0)
+				rc = drop_link(fs, &ctx, dir, old, base, now);
+		}
+		if (old != NULL) {
+			iput_maybe(fs, old);
+			old = NULL;
+		}
+	}
+	if (rc == 0)
+		rc = add_entry(fs, dino, base, ino);
+	if (rc == 0) {
+		in->a.state = RFS_LIVE;
+		in->a.nlink = 1;
+		in->a.del_time = 0;
+		in->a.del_uid = 0;
+		in->a.del_parent = 0;
+		in->a.ctime = now;
+		rc = rfs_cat_inode_put(fs->st->cat, &in->a);
+	}
+	if (rc == 0)
+		rc = rfs_cat_inode_set_delpath(fs->st->cat, ino, NULL, 0);
+	if (rc == 0)
+		rc = rfs_audit(fs->st, now, "restore", ino, in->a.class, uid,
+		    NULL);
+	if ((rc = finish_tx(fs, rc)) != 0) {
+		reload(fs, in);
+		if (dir != NULL)
+			reload(fs, dir);
+	} else {
+		snprintf(restored, restoredlen, "%s%s%s", dirpart,
+		    dirpart[0] ? "/" : "", base);
+		if (fs->inval != NULL)
+			fs->inval(fs->inval_ctx, dino, base, strlen(base));
+	}
+out:
+	if (in != NULL)
+		iput_maybe(fs, in);
+	pthread_mutex_unlock(&fs->meta);
+	return rc;
+}
+
+int
+rfs_fs_is_open(struct rfs_fs *fs, uint64_t ino)
+{
+	struct inode *in = itab_find(fs, ino);
+
+	return in != NULL && in->nopen > 0;
+}

@@ -1,0 +1,381 @@
+/*
+ * object.c - block-encrypted objects (object.h).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "rfs/log.h"
+#include "rfs/object.h"
+
+void
+rfs_obj_path(uint64_t ino, char *buf, size_t len)
+{
+	snprintf(buf, len, "%02x/%016" PRIx64, (unsigned)(ino & 0xff), ino);
+}
+
+static uint64_t
+size_from_length(uint64_t len)
+{
+	uint64_t n = len / RFS_RECORD, r = len % RFS_RECORD;
+
+	if (r > RFS_BLOCK_OVERHEAD)
+		return n * RFS_BLOCK + r - RFS_BLOCK_OVERHEAD;
+	return n * RFS_BLOCK;
+}
+
+int
+rfs_obj_stored_size(int objdir, uint64_t ino, uint64_t *size)
+{
+	char path[32];
+	struct stat sb;
+
+	rfs_obj_path(ino, path, sizeof(path));
+	if (fstatat(objdir, path, &sb, 0) != 0) {
+		*size = 0;
+		return errno == ENOENT ? 0 : -errno;
+	}
+	*size = size_from_length((uint64_t)sb.st_size);
+	return 0;
+}
+
+int
+rfs_obj_create(int objdir, uint64_t ino)
+{
+	char path[32];
+	int fd;
+
+	rfs_obj_path(ino, path, sizeof(path));
+	fd = openat(objdir, path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+	    0600);
+	if (fd < 0)
+		return -errno;
+	close(fd);
+	return 0;
+}
+
+int
+rfs_obj_open(int objdir, uint64_t ino, int create, struct rfs_key *key,
+    uint64_t catalog_size, struct rfs_obj **out)
+{
+	struct rfs_obj *o;
+	struct stat sb;
+	char path[32];
+	uint64_t stored;
+
+	*out = NULL;
+	o = calloc(1, sizeof(*o));
+	if (o == NULL || (o->cache = malloc(RFS_BLOCK)) == NULL) {
+		free(o);
+		rfs_key_free(key);
+		return -ENOMEM;
+	}
+	o->ino = ino;
+	o->key = key;
+	rfs_obj_path(ino, path, sizeof(path));
+	o->fd = openat(objdir, path, O_RDWR | O_CLOEXEC |
+	    (create ? O_CREAT : 0), 0600);
+	if (o->fd < 0 && errno == EROFS)
+		o->fd = openat(objdir, path, O_RDONLY | O_CLOEXEC);
+	if (o->fd < 0 || fstat(o->fd, &sb) != 0) {
+		int rc = -errno;
+
+		rfs_err("object %" PRIu64 ": %s", ino, strerror(errno));
+		rfs_obj_close(o);
+		return rc;
+	}
+	stored = size_from_length((uint64_t)sb.st_size);
+	o->size = stored > catalog_size ? stored : catalog_size;
+	*out = o;
+	return 0;
+}
+
+void
+rfs_obj_close(struct rfs_obj *o)
+{
+	if (o == NULL)
+		return;
+	if (o->fd >= 0)
+		close(o->fd);
+	if (o->cache != NULL) {
+		sodium_memzero(o->cache, RFS_BLOCK);
+		free(o->cache);
+	}
+	rfs_key_free(o->key);
+	free(o);
+}
+
+/* Logical length of block IDX in a file of SIZE bytes. */
+static size_t
+block_len(uint64_t size, uint64_t idx)
+{
+	uint64_t start = idx * RFS_BLOCK;
+
+	if (size <= start)
+		return 0;
+	return size - start >= RFS_BLOCK ? RFS_BLOCK : (size_t)(size - start);
+}
+
+static int
+all_zero(const unsigned char *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (p[i] != 0)
+			return 0;
+	return 1;
+}
+
+/*
+ * Reads block IDX (LEN logical bytes) into PLAIN, zero-filled to
+ * RFS_BLOCK.  Holes read as zeros; anything else must authenticate.
+ */
+static int
+read_block(struct rfs_obj *o, uint64_t idx, size_t len, unsigned char *plain)
+{
+	unsigned char rec[RFS_RECORD];
+	size_t reclen = len + RFS_BLOCK_OVERHEAD;
+	ssize_t n;
+
+	memset(plain, 0, RFS_BLOCK);
+	if (len == 0)
+		return 0;
+	if (o->cache_valid && o->cache_idx == idx && o->cache_len == len) {
+		memcpy(plain, o->cache, len);
+		return 0;
+	}
+	n = pread(o->fd, rec, reclen, (off_t)(idx * RFS_RECORD));
+	if (n < 0)
+		return -errno;
+	if (n == 0 || all_zero(rec, (size_t)n))
+		return 0;
+	if ((size_t)n != reclen ||
+	    rfs_block_open(o->key, o->ino, idx, rec, reclen, plain) != 0) {
+		rfs_err("object %" PRIu64 ": block %" PRIu64 " fails"
+		    " authentication (tampered or torn)", o->ino, idx);
+		memset(plain, 0, RFS_BLOCK);
+		return -EIO;
+	}
+	return 0;
+}
+
+ssize_t
+rfs_obj_read(struct rfs_obj *o, void *buf, size_t len, uint64_t off)
+{
+	unsigned char plain[RFS_BLOCK];
+	unsigned char *out = buf;
+	size_t done = 0;
+	int rc;
+
+	if (off >= o->size)
+		return 0;
+	if (len > o->size - off)
+		len = (size_t)(o->size - off);
+	while (done < len) {
+		uint64_t pos = off + done, idx = pos / RFS_BLOCK;
+		size_t in = (size_t)(pos % RFS_BLOCK);
+		size_t blen = block_len(o->size, idx);
+		size_t n = blen - in;
+
+		if (n > len - done)
+			n = len - done;
+		if ((rc = read_block(o, idx, blen, plain)) != 0)
+			return done > 0 ? (ssize_t)done : rc;
+		memcpy(out + done, plain + in, n);
+		done += n;
+	}
+	sodium_memzero(plain, sizeof(plain));
+	return (ssize_t)done;
+}
+
+static int
+write_full(int fd, const unsigned char *p, size_t n, uint64_t off)
+{
+	while (n > 0) {
+		ssize_t w = pwrite(fd, p, n, (off_t)off);
+
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		p += w;
+		n -= (size_t)w;
+		off += (uint64_t)w;
+	}
+	return 0;
+}
+
+/* Re-seals block IDX from OLD_LEN to NEW_LEN bytes (zero-extended). */
+static int
+reseal(struct rfs_obj *o, uint64_t idx, size_t old_len, size_t new_len)
+{
+	unsigned char plain[RFS_BLOCK], rec[RFS_RECORD];
+	int rc;
+
+	if ((rc = read_block(o, idx, old_len, plain)) != 0)
+		return rc;
+	rfs_block_seal(o->key, o->ino, idx, plain, new_len, rec);
+	rc = write_full(o->fd, rec, new_len + RFS_BLOCK_OVERHEAD,
+	    idx * RFS_RECORD);
+	if (rc == 0) {
+		memcpy(o->cache, plain, new_len);
+		o->cache_idx = idx;
+		o->cache_len = new_len;
+		o->cache_valid = 1;
+	}
+	sodium_memzero(plain, sizeof(plain));
+	return rc;
+}
+
+ssize_t
+rfs_obj_write(struct rfs_obj *o, const void *buf, size_t len, uint64_t off)
+{
+	const unsigned char *in = buf;
+	uint64_t new_size, first, last, tail;
+	unsigned char plain[RFS_BLOCK];
+	unsigned char *recs;
+	size_t pos = 0;
+	int rc = 0;
+
+	if (len == 0)
+		return 0;
+	if (off + len < off)
+		return -EFBIG;
+	new_size = off + len > o->size ? off + len : o->size;
+	first = off / RFS_BLOCK;
+	last = (off + len - 1) / RFS_BLOCK;
+	/* Keep the invariant: a partial last block outside the written range
+	 * is re-sealed at its grown length before the file grows past it. */
+	tail = o->size / RFS_BLOCK;
+	if (new_size > o->size && o->size % RFS_BLOCK != 0 && tail < first) {
+		rc = reseal(o, tail, block_len(o->size, tail),
+		    block_len(new_size, tail));
+		if (rc != 0)
+			return rc;
+	}
+	recs = malloc((size_t)(last - first + 1) * RFS_RECORD);
+	if (recs == NULL)
+		return -ENOMEM;
+	for (uint64_t idx = first; idx <= last; idx++) {
+		size_t old_len = block_len(o->size, idx);
+		size_t new_len = block_len(new_size, idx);
+		size_t a = idx == first ? (size_t)(off % RFS_BLOCK) : 0;
+		size_t b = idx == last ? (size_t)((off + len - 1) % RFS_BLOCK) + 1
+		    : RFS_BLOCK;
+
+		/* Read the old block only if the write leaves some of it. */
+		if (a > 0 || b < old_len) {
+			if ((rc = read_block(o, idx, old_len, plain)) != 0)
+				goto out;
+		} else {
+			memset(plain, 0, RFS_BLOCK);
+		}
+		memcpy(plain + a, in + pos, b - a);
+		pos += b - a;
+		rfs_block_seal(o->key, o->ino, idx, plain, new_len,
+		    recs + (idx - first) * RFS_RECORD);
+		if (idx == last) {
+			memcpy(o->cache, plain, new_len);
+			o->cache_idx = idx;
+			o->cache_len = new_len;
+			o->cache_valid = 1;
+		}
+	}
+	rc = write_full(o->fd, recs, (size_t)(last - first) * RFS_RECORD +
+	    block_len(new_size, last) + RFS_BLOCK_OVERHEAD, first * RFS_RECORD);
+	if (rc == 0)
+		o->size = new_size;
+	else
+		o->cache_valid = 0;
+out:
+	sodium_memzero(plain, sizeof(plain));
+	free(recs);
+	return rc != 0 ? rc : (ssize_t)len;
+}
+
+int
+rfs_obj_truncate(struct rfs_obj *o, uint64_t size)
+{
+	uint64_t idx;
+	int rc = 0;
+
+	if (size == o->size)
+		return 0;
+	if (size > o->size) {
+		idx = o->size / RFS_BLOCK;
+		if (o->size % RFS_BLOCK != 0)
+			rc = reseal(o, idx, block_len(o->size, idx),
+			    block_len(size, idx));
+		if (rc == 0)
+			o->size = size;
+		return rc;
+	}
+	idx = size / RFS_BLOCK;
+	if (size % RFS_BLOCK != 0) {
+		rc = reseal(o, idx, block_len(o->size, idx),
+		    block_len(size, idx));
+		if (rc != 0)
+			return rc;
+		if (ftruncate(o->fd, (off_t)(idx * RFS_RECORD +
+		    size % RFS_BLOCK + RFS_BLOCK_OVERHEAD)) != 0)
+			return -errno;
+	} else {
+		o->cache_valid = 0;
+		if (ftruncate(o->fd, (off_t)(idx * RFS_RECORD)) != 0)
+			return -errno;
+	}
+	o->size = size;
+	return 0;
+}
+
+int
+rfs_obj_sync(struct rfs_obj *o, int datasync)
+{
+	if ((datasync ? fdatasync(o->fd) : fsync(o->fd)) != 0)
+		return -errno;
+	return 0;
+}
+
+int
+rfs_obj_shred(int objdir, uint64_t ino, int passes)
+{
+	unsigned char buf[65536];
+	struct stat sb;
+	char path[32];
+	int fd, rc = 0;
+
+	rfs_obj_path(ino, path, sizeof(path));
+	fd = openat(objdir, path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : -errno;
+	if (fstat(fd, &sb) != 0) {
+		rc = -errno;
+		goto out;
+	}
+	/* Overwriting is defence in depth: the file key is already gone, so
+	 * the old ciphertext is noise to anyone without the key. */
+	for (int p = 0; p < passes && rc == 0; p++) {
+		for (off_t off = 0; off < sb.st_size && rc == 0;
+		    off += (off_t)sizeof(buf)) {
+			size_t n = sb.st_size - off < (off_t)sizeof(buf) ?
+			    (size_t)(sb.st_size - off) : sizeof(buf);
+
+			randombytes_buf(buf, n);
+			rc = write_full(fd, buf, n, (uint64_t)off);
+		}
+		if (rc == 0 && fdatasync(fd) != 0)
+			rc = -errno;
+	}
+out:
+	close(fd);
+	if (rc == 0 && unlinkat(objdir, path, 0) != 0 && errno != ENOENT)
+		rc = -errno;
+	return rc;
+}

@@ -1,0 +1,448 @@
+#!/usr/bin/env bash
+# t_posix.sh - POSIX semantics through the mount, one system call at a time,
+# then the random-operation data checker.
+. "$(dirname "$0")/lib.sh"
+
+B=$T/backing
+M=$T/mnt
+mkdir -p "$M"
+rfs_init "$B" "$T/key" || abort "init failed"
+rfs_mount "$B" "$M" || abort "mount failed"
+
+# ---------------------------------------------------------------- files
+
+check_errno "write and read at offsets" OK '
+p = A[0]
+fd = os.open(p, os.O_CREAT | os.O_RDWR | os.O_EXCL, 0o644)
+assert os.pwrite(fd, b"hello", 0) == 5
+assert os.pwrite(fd, b"WORLD", 3) == 5
+assert os.pwrite(fd, b"x" * 4096, 4093) == 4096
+got = os.pread(fd, 10000, 0)
+want = b"helWORLD" + b"\0" * (4093 - 8) + b"x" * 4096
+assert got == want, (len(got), len(want))
+assert os.fstat(fd).st_size == 4093 + 4096
+os.close(fd)
+assert rd(p) == want
+' "$M/offsets"
+
+check_errno "O_APPEND writes go to the end" OK '
+p = A[0]
+wr(p, b"0123456789")
+fd = os.open(p, os.O_WRONLY | os.O_APPEND)
+os.lseek(fd, 0, os.SEEK_SET)
+os.write(fd, b"abc")
+assert os.lseek(fd, 0, os.SEEK_CUR) == 13
+os.pwrite(fd, b"XY", 0)     # Linux: pwrite on O_APPEND appends too
+os.close(fd)
+assert rd(p) == b"0123456789abcXY", rd(p)
+' "$M/append"
+
+check_errno "O_TRUNC empties an existing file" OK '
+p = A[0]
+wr(p, b"some content here")
+fd = os.open(p, os.O_WRONLY | os.O_TRUNC)
+assert os.fstat(fd).st_size == 0
+os.write(fd, b"new")
+os.close(fd)
+assert rd(p) == b"new"
+' "$M/trunc"
+
+check_errno "O_CREAT|O_EXCL on an existing file: EEXIST" EEXIST '
+os.open(A[0], os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+' "$M/trunc"
+
+check_errno "O_CREAT|O_EXCL on a new name" OK '
+os.close(os.open(A[0], os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
+assert os.stat(A[0]).st_size == 0
+' "$M/excl-new"
+
+check_errno "open of a missing file: ENOENT" ENOENT 'os.open(A[0], os.O_RDONLY)' "$M/no-such-file"
+
+check_errno "truncate grow reads zeros, shrink drops data" OK '
+p = A[0]
+wr(p, b"A" * 10000)
+os.truncate(p, 20000)
+d = rd(p)
+assert d == b"A" * 10000 + b"\0" * 10000, "grow"
+os.truncate(p, 3000)
+assert rd(p) == b"A" * 3000, "shrink"
+os.truncate(p, 9000)                 # old bytes must not come back
+assert rd(p) == b"A" * 3000 + b"\0" * 6000, "shrink then grow"
+os.truncate(p, 0)
+assert rd(p) == b""
+' "$M/truncate"
+
+check_sh "truncate(1) -s sets the size" '
+printf abc >"$M/trunc1" && truncate -s 123456 "$M/trunc1" &&
+[ "$(stat -c %s "$M/trunc1")" = 123456 ] && truncate -s 2 "$M/trunc1" &&
+[ "$(cat "$M/trunc1")" = ab ]'
+
+check_errno "sparse holes read as zeros" OK '
+p = A[0]
+fd = os.open(p, os.O_CREAT | os.O_RDWR, 0o644)
+os.pwrite(fd, b"end", 3 * 1024 * 1024)
+os.pwrite(fd, b"mid", 1024 * 1024 + 4095)
+os.close(fd)
+d = rd(p)
+assert len(d) == 3 * 1024 * 1024 + 3
+want = bytearray(len(d))
+want[1024 * 1024 + 4095:1024 * 1024 + 4098] = b"mid"
+want[-3:] = b"end"
+assert d == bytes(want)
+' "$M/sparse"
+
+# A file bigger than 4 GiB: one byte at 5 GiB.
+FIVE_G=$((5 * 1024 * 1024 * 1024))
+check_sh "write 1 byte at offset 5 GiB (dd seek)" '
+printf Z | dd of="$M/big" bs=1 seek='"$FIVE_G"' count=1 conv=notrunc status=none'
+check_eq "size of the 5 GiB file" "$((FIVE_G + 1))" "$(stat -c %s "$M/big" 2>&1)"
+check_eq "read back the byte at 5 GiB" "Z" \
+	"$(dd if="$M/big" bs=1 skip="$FIVE_G" count=1 status=none 2>&1)"
+check_sh "the 5 GiB file reads zeros before the byte and at 4 GiB" '
+[ "$(dd if="$M/big" bs=4096 skip=$(( ('"$FIVE_G"' - 8192) / 4096 )) count=2 status=none | tr -d "\\0" | wc -c)" = 0 ] &&
+[ "$(dd if="$M/big" bs=4096 skip=$((1024 * 1024)) count=1 status=none | tr -d "\\0" | wc -c)" = 0 ] &&
+[ "$(dd if="$M/big" bs=4096 skip=$((1024 * 1024)) count=1 status=none | wc -c)" = 4096 ]'
+rm -f "$M/big"
+
+check_errno "unlinked file stays readable and writable while open" OK '
+p = A[0]
+wr(p, b"still here")
+fd = os.open(p, os.O_RDWR)
+os.unlink(p)
+assert not os.path.exists(p)
+assert os.pread(fd, 100, 0) == b"still here"
+os.pwrite(fd, b"!", 10)
+assert os.pread(fd, 100, 0) == b"still here!"
+assert os.fstat(fd).st_nlink == 0
+os.close(fd)
+' "$M/unlinked"
+
+check_errno "ftruncate through an open descriptor" OK '
+p = A[0]
+fd = os.open(p, os.O_CREAT | os.O_RDWR, 0o644)
+os.write(fd, b"x" * 5000)
+os.ftruncate(fd, 100)
+assert os.fstat(fd).st_size == 100
+assert os.pread(fd, 10000, 0) == b"x" * 100
+os.close(fd)
+assert os.stat(p).st_size == 100
+' "$M/ftrunc"
+
+# ---------------------------------------------------------------- rename
+
+check_sh "rename over an existing file" '
+printf old >"$M/r-dst" && printf new >"$M/r-src" && mv -f "$M/r-src" "$M/r-dst" &&
+[ ! -e "$M/r-src" ] && [ "$(cat "$M/r-dst")" = new ]'
+
+check_errno "rename replaces the target atomically (old inode gone)" OK '
+wr(A[0], b"aaa"); wr(A[1], b"bbb")
+ia = os.stat(A[0]).st_ino
+os.rename(A[0], A[1])
+assert os.stat(A[1]).st_ino == ia
+assert rd(A[1]) == b"aaa"
+assert not os.path.exists(A[0])
+' "$M/r2-a" "$M/r2-b"
+
+check_errno "RENAME_NOREPLACE onto an existing name: EEXIST" EEXIST '
+wr(A[0], b"one"); wr(A[1], b"two")
+renameat2(A[0], A[1], RENAME_NOREPLACE)
+' "$M/nr-a" "$M/nr-b"
+check_sh "RENAME_NOREPLACE failure left both files alone" '
+[ "$(cat "$M/nr-a")" = one ] && [ "$(cat "$M/nr-b")" = two ]'
+check_errno "RENAME_NOREPLACE onto a free name" OK '
+renameat2(A[0], A[1], RENAME_NOREPLACE)
+assert rd(A[1]) == b"one" and not os.path.exists(A[0])
+' "$M/nr-a" "$M/nr-c"
+
+check_errno "RENAME_EXCHANGE swaps two files" OK '
+wr(A[0], b"first"); wr(A[1], b"second")
+i0, i1 = os.stat(A[0]).st_ino, os.stat(A[1]).st_ino
+renameat2(A[0], A[1], RENAME_EXCHANGE)
+assert rd(A[0]) == b"second" and rd(A[1]) == b"first"
+assert os.stat(A[0]).st_ino == i1 and os.stat(A[1]).st_ino == i0
+' "$M/ex-a" "$M/ex-b"
+
+check_errno "RENAME_EXCHANGE swaps a file and a directory" OK '
+os.mkdir(A[1]); wr(A[1] + "/inside", b"in")
+wr(A[0], b"file")
+renameat2(A[0], A[1], RENAME_EXCHANGE)
+assert os.path.isdir(A[0]) and rd(A[0] + "/inside") == b"in"
+assert rd(A[1]) == b"file"
+' "$M/ex-f" "$M/ex-d"
+
+check_errno "RENAME_EXCHANGE with a missing target: ENOENT" ENOENT '
+renameat2(A[0], A[1], RENAME_EXCHANGE)
+' "$M/ex-a" "$M/ex-missing"
+
+check_sh "rename a directory across directories" '
+mkdir -p "$M/rd1/sub" "$M/rd2" && echo deep >"$M/rd1/sub/f" &&
+mv "$M/rd1/sub" "$M/rd2/moved" && [ "$(cat "$M/rd2/moved/f")" = deep ] && [ ! -e "$M/rd1/sub" ]'
+
+check_errno "rename a directory onto a non-empty directory: ENOTEMPTY" ENOTEMPTY '
+os.makedirs(A[0]); os.makedirs(A[1] + "/x")
+os.rename(A[0], A[1])
+' "$M/rn-e1" "$M/rn-e2"
+
+# ---------------------------------------------------------------- directories
+
+check_sh "mkdir and rmdir" '
+mkdir "$M/d1" && [ -d "$M/d1" ] && rmdir "$M/d1" && [ ! -e "$M/d1" ]'
+mkdir -p "$M/d2" && : >"$M/d2/f"
+check_errno "rmdir of a non-empty directory: ENOTEMPTY" ENOTEMPTY 'os.rmdir(A[0])' "$M/d2"
+check_errno "mkdir of an existing name: EEXIST" EEXIST 'os.mkdir(A[0])' "$M/d2"
+check_errno "unlink of a directory: EISDIR" EISDIR 'os.unlink(A[0])' "$M/d2"
+check_errno "rmdir of a file: ENOTDIR" ENOTDIR 'os.rmdir(A[0])' "$M/d2/f"
+check_sh "directory link count counts subdirectories" '
+mkdir -p "$M/nl/a" "$M/nl/b" && [ "$(stat -c %h "$M/nl")" = 4 ]'
+
+mkdir "$M/many"
+check_sh "create 1000 files in one directory" '
+cd "$M/many" && for i in $(seq -w 1 1000); do : >"file-$i" || exit 1; done'
+check_eq "readdir of 1000 entries (ls)" "1000" "$(ls -f "$M/many" | grep -c '^file-')"
+check_eq "readdir lists every name once" \
+	"$(seq -w 1 1000 | sed 's/^/file-/')" "$(ls "$M/many" | LC_ALL=C sort)"
+check_errno "readdir (Python) sees . and .. and 1000 names" OK '
+names = os.listdir(A[0])
+assert len(names) == 1000 and len(set(names)) == 1000, len(names)
+with os.scandir(A[0]) as it:
+    assert sum(1 for e in it if e.is_file()) == 1000
+' "$M/many"
+check_sh "readdir after deleting half" '
+rm -f "$M"/many/file-*[02468] && [ "$(ls "$M/many" | wc -l)" = 500 ]'
+
+# ---------------------------------------------------------------- links
+
+check_sh "symlink and readlink" '
+ln -s target-name "$M/sl" && [ "$(readlink "$M/sl")" = target-name ] &&
+[ -L "$M/sl" ] && [ "$(stat -c %F "$M/sl")" = "symbolic link" ]'
+check_sh "symlink to a file follows" '
+echo via-link >"$M/sl-target" && ln -s sl-target "$M/sl2" && [ "$(cat "$M/sl2")" = via-link ] &&
+ln -s "$M/sl-target" "$M/sl3" && [ "$(cat "$M/sl3")" = via-link ]'
+check_errno "dangling symlink: ENOENT on open" ENOENT 'open(A[0]).read()' "$M/sl"
+LONG_TARGET=$(head -c 1000 /dev/zero | tr '\0' 'y')
+check_sh "symlink with a 1000-byte target" '
+ln -s "$LONG_TARGET" "$M/sl-long" && [ "$(readlink "$M/sl-long")" = "$LONG_TARGET" ]'
+
+check_sh "hard link: st_nlink 2, same inode, shared data" '
+echo shared >"$M/h1" && ln "$M/h1" "$M/h2" &&
+[ "$(stat -c %h "$M/h1")" = 2 ] && [ "$(stat -c %h "$M/h2")" = 2 ] &&
+[ "$(stat -c %i "$M/h1")" = "$(stat -c %i "$M/h2")" ] &&
+echo more >>"$M/h2" && [ "$(cat "$M/h1")" = "$(printf "shared\nmore")" ]'
+check_sh "hard link: unlink one, the other keeps data and st_nlink 1" '
+rm "$M/h1" && [ "$(stat -c %h "$M/h2")" = 1 ] && [ "$(head -n 1 "$M/h2")" = shared ]'
+check_sh "hard link across directories, then rename" '
+mkdir -p "$M/hl-a" "$M/hl-b" && echo x >"$M/hl-a/f" && ln "$M/hl-a/f" "$M/hl-b/g" &&
+mv "$M/hl-b/g" "$M/hl-b/h" && [ "$(stat -c %h "$M/hl-a/f")" = 2 ] &&
+[ "$(stat -c %i "$M/hl-a/f")" = "$(stat -c %i "$M/hl-b/h")" ]'
+check_errno "hard link to a directory: EPERM" EPERM 'os.link(A[0], A[1])' "$M/d2" "$M/d2-link"
+
+# ---------------------------------------------------------------- attributes
+
+echo data >"$M/attr"
+check_sh "chmod" 'chmod 0640 "$M/attr" && [ "$(stat -c %a "$M/attr")" = 640 ] &&
+chmod 4755 "$M/attr" && [ "$(stat -c %a "$M/attr")" = 4755 ]'
+check_sh "chown" 'chown 1234:5678 "$M/attr" && [ "$(stat -c %u:%g "$M/attr")" = 1234:5678 ]'
+check_sh "chown keeps the data" '[ "$(cat "$M/attr")" = data ]'
+check_sh "touch -d sets atime and mtime" '
+touch -d "2001-02-03 04:05:06.5 UTC" "$M/attr" &&
+[ "$(stat -c %Y "$M/attr")" = "$(date -d "2001-02-03 04:05:06 UTC" +%s)" ] &&
+[ "$(stat -c %X "$M/attr")" = "$(date -d "2001-02-03 04:05:06 UTC" +%s)" ]'
+check_sh "timestamps keep nanoseconds" '
+touch -d "2001-02-03 04:05:06.123456789 UTC" "$M/attr" &&
+[ "$(TZ=UTC stat -c %y "$M/attr")" = "2001-02-03 04:05:06.123456789 +0000" ]'
+check_sh "touch -m only changes mtime" '
+touch -d "2010-01-01 00:00:00 UTC" "$M/attr" && touch -m -d "2020-01-01 00:00:00 UTC" "$M/attr" &&
+[ "$(stat -c %Y "$M/attr")" = "$(date -d "2020-01-01 00:00:00 UTC" +%s)" ] &&
+[ "$(stat -c %X "$M/attr")" = "$(date -d "2010-01-01 00:00:00 UTC" +%s)" ]'
+echo tgt >"$M/touch-target"
+ln -s touch-target "$M/touch-link"
+touch -d "2005-05-05 05:05:05 UTC" "$M/touch-target"
+check_sh "touch -h changes the symlink, not its target" '
+touch -h -d "1999-09-09 09:09:09 UTC" "$M/touch-link" &&
+[ "$(stat -c %Y "$M/touch-link")" = "$(date -d "1999-09-09 09:09:09 UTC" +%s)" ] &&
+[ "$(stat -L -c %Y "$M/touch-link")" = "$(date -d "2005-05-05 05:05:05 UTC" +%s)" ]'
+check_sh "touch creates an empty file" 'touch "$M/touched" && [ -f "$M/touched" ] && [ ! -s "$M/touched" ]'
+
+check_sh "mkfifo: a FIFO node that works as a pipe" '
+mkfifo -m 0640 "$M/fifo" && [ -p "$M/fifo" ] && [ "$(stat -c %a "$M/fifo")" = 640 ]'
+check_errno "FIFO passes data" OK '
+fd = os.open(A[0], os.O_RDWR | os.O_NONBLOCK)
+os.write(fd, b"through the fifo")
+assert os.read(fd, 100) == b"through the fifo"
+os.close(fd)
+' "$M/fifo"
+
+check_sh "df / statfs reports sizes" '
+df -P "$M" >/dev/null && [ "$(stat -f -c %b "$M")" -gt 0 ] && [ "$(stat -f -c %S "$M")" -gt 0 ] &&
+[ "$(stat -f -c %l "$M")" -ge 255 ]'
+
+# ---------------------------------------------------------------- fallocate
+
+check_sh "fallocate -l allocates and reads zeros" '
+fallocate -l 1M "$M/falloc" && [ "$(stat -c %s "$M/falloc")" = 1048576 ] &&
+[ "$(tr -d "\\0" <"$M/falloc" | wc -c)" = 0 ]'
+check_sh "fallocate --keep-size keeps the size" '
+fallocate --keep-size -l 4M "$M/falloc" && [ "$(stat -c %s "$M/falloc")" = 1048576 ] &&
+[ "$(wc -c <"$M/falloc")" = 1048576 ]'
+check_sh "fallocate over existing data keeps it" '
+printf "0123456789" >"$M/falloc2" && fallocate -o 5 -l 100000 "$M/falloc2" &&
+[ "$(stat -c %s "$M/falloc2")" = 100005 ] && [ "$(head -c 10 "$M/falloc2")" = 0123456789 ]'
+
+# ---------------------------------------------------------------- xattrs
+
+echo x >"$M/xa"
+check_sh "setfattr/getfattr user.* xattr" '
+setfattr -n user.color -v blue "$M/xa" && [ "$(getfattr --only-values -n user.color "$M/xa")" = blue ]'
+check_sh "xattr with a binary value; replacing a value" '
+setfattr -n user.bin -v 0x00ff00ff "$M/xa" && setfattr -n user.color -v green "$M/xa" &&
+[ "$(getfattr --only-values -n user.color "$M/xa")" = green ] &&
+[ "$(getfattr -e hex -n user.bin "$M/xa" | sed -n "s/^user.bin=//p")" = 0x00ff00ff ]'
+check_sh "listxattr shows both" '
+getfattr -d -m "^user\\." "$M/xa" | grep -qx "user.color=\"green\"" &&
+[ "$(getfattr -m "^user\\." "$M/xa" | grep -c "^user\\.")" = 2 ]'
+check_sh "setfattr -x removes" 'setfattr -x user.color "$M/xa" && ! getfattr -n user.color "$M/xa" >/dev/null 2>&1'
+check_errno "getxattr of a missing name: ENODATA" ENODATA 'os.getxattr(A[0], "user.nope")' "$M/xa"
+check_errno "XATTR_CREATE on an existing name: EEXIST" EEXIST '
+os.setxattr(A[0], "user.bin", b"v", os.XATTR_CREATE)' "$M/xa"
+check_errno "XATTR_REPLACE on a missing name: ENODATA" ENODATA '
+os.setxattr(A[0], "user.absent", b"v", os.XATTR_REPLACE)' "$M/xa"
+check_errno "xattr on a directory, 4000-byte value" OK '
+v = bytes(range(256)) * 15 + b"x" * 160
+os.setxattr(A[0], "user.big", v)
+assert os.getxattr(A[0], "user.big") == v
+' "$M/d2"
+
+# ---------------------------------------------------------------- locks
+
+: >"$M/lockfile"
+check "flock -n on a free file" flock -n "$M/lockfile" true
+# Hold an exclusive lock in the background until told to let go.
+flock "$M/lockfile" sh -c ': >"$1/held"; while [ ! -e "$1/release" ]; do sleep 0.05; done' sh "$T" &
+LOCKER=$!
+if wait_for 30 test -e "$T/held"; then
+	check_not "flock -n conflicts with a held lock" flock -n "$M/lockfile" true
+fi
+: >"$T/release"
+wait "$LOCKER"
+check "flock -n after release" flock -n "$M/lockfile" true
+
+# ---------------------------------------------------------------- names
+
+N255=$(printf 'n%.0s' $(seq 1 255))
+check_sh "255-byte file name" '
+echo long >"$M/$N255" && [ "$(cat "$M/$N255")" = long ] && ls "$M" | grep -qx "$N255"'
+check_errno "256-byte file name: ENAMETOOLONG" ENAMETOOLONG 'open(A[0] + "/" + "n" * 256, "w")' "$M"
+check_sh "255-byte directory name and rename to another 255-byte name" '
+D=$(printf "d%.0s" $(seq 1 255)); mkdir "$M/$D" &&
+mv "$M/$N255" "$M/$D/" && [ "$(cat "$M/$D/$N255")" = long ]'
+check_sh "names with spaces, newlines, UTF-8 and odd bytes" '
+n1="a b	c"; n2=$(printf "new\nline"); n3="ünïcødé-名前"; n4=$(printf "\\001\\377x")
+for n in "$n1" "$n2" "$n3" "$n4"; do printf %s "$n" >"$M/$n" || exit 1; done
+for n in "$n1" "$n2" "$n3" "$n4"; do [ "$(cat "$M/$n")" = "$n" ] || exit 1; done'
+
+# A path close to PATH_MAX (4096): components of 250 bytes.
+C250=$(printf 'p%.0s' $(seq 1 250))
+# The file's full path is 4094 bytes: PATH_MAX less the NUL and one spare.
+DEEP=$M
+while [ $((4093 - ${#DEEP})) -gt 255 ]; do DEEP=$DEEP/$C250; done
+check_sh "deep path of ${#DEEP} bytes: mkdir -p" 'mkdir -p "$DEEP"'
+DEEPF=$DEEP/$(printf 'f%.0s' $(seq 1 $((4093 - ${#DEEP}))))
+check_sh "file at a ${#DEEPF}-byte path: write, read, stat" '
+echo deep >"$DEEPF" && [ "$(cat "$DEEPF")" = deep ] && [ "$(stat -c %s "$DEEPF")" = 5 ]'
+check_sh "deep tree removes" 'rm -rf "$M/$C250" && [ ! -e "$M/$C250" ]'
+
+# ---------------------------------------------------------------- copy_file_range
+
+check_errno "copy_file_range copies a range" OK '
+src, dst = A
+data = os.urandom(300000)
+wr(src, data)
+fi = os.open(src, os.O_RDONLY)
+fo = os.open(dst, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o644)
+want = 200000
+done = 0
+while done < want:
+    n = os.copy_file_range(fi, fo, want - done, 50000 + done, 1000 + done)
+    assert n > 0, "copy_file_range returned 0"
+    done += n
+os.close(fi); os.close(fo)
+got = rd(dst)
+assert got == b"\0" * 1000 + data[50000:250000], (len(got))
+' "$M/cfr-src" "$M/cfr-dst"
+
+# ---------------------------------------------------------------- ownership
+
+check_sh "setgid directory: new files take its group" '
+mkdir "$M/sgid" && chown 0:4321 "$M/sgid" && chmod 2775 "$M/sgid" &&
+touch "$M/sgid/f" && [ "$(stat -c %g "$M/sgid/f")" = 4321 ]'
+check_sh "setgid directory: new subdirectories take its group and the setgid bit" '
+mkdir "$M/sgid/sub" && [ "$(stat -c %g "$M/sgid/sub")" = 4321 ] &&
+[ -g "$M/sgid/sub" ]'
+check_sh "no setgid: new files take the creator group" '
+mkdir "$M/nosgid" && chown 0:4321 "$M/nosgid" && chmod 0775 "$M/nosgid" &&
+touch "$M/nosgid/f" && [ "$(stat -c %g "$M/nosgid/f")" = "$(id -g)" ]'
+
+check_sh "umask 027 applies to files and directories" '
+(umask 027 && : >"$M/um-f" && mkdir "$M/um-d" && mkfifo "$M/um-p") &&
+[ "$(stat -c %a "$M/um-f")" = 640 ] && [ "$(stat -c %a "$M/um-d")" = 750 ] &&
+[ "$(stat -c %a "$M/um-p")" = 640 ]'
+check_sh "umask 0 and explicit modes" '
+(umask 0 && : >"$M/um0-f" && mkdir -m 0777 "$M/um0-d") &&
+[ "$(stat -c %a "$M/um0-f")" = 666 ] && [ "$(stat -c %a "$M/um0-d")" = 777 ]'
+
+# ---------------------------------------------------------------- times
+
+echo base >"$M/times"
+touch -d "2000-01-01 00:00:00 UTC" "$M/times"
+CT0=$(stat -c %Z "$M/times")
+# Let the clock pass CT0's second (and 20 ms for the kernel's coarse clock)
+# so that a later ctime is visibly later even at one-second resolution.
+clock_past() { [ "$(rfs_now_us)" -gt $(( ($1 + 1) * 1000000 + 20000 )) ]; }
+wait_for 5 clock_past "$CT0"
+T_BEFORE=$(($(date +%s) - 1))
+check_sh "write updates mtime and ctime" '
+echo more >>"$M/times" &&
+[ "$(stat -c %Y "$M/times")" -ge "$T_BEFORE" ] && [ "$(stat -c %Z "$M/times")" -gt "$CT0" ]'
+touch -d "2000-01-01 00:00:00 UTC" "$M/times"
+check_sh "truncate updates mtime" '
+truncate -s 2 "$M/times" && [ "$(stat -c %Y "$M/times")" -ge "$T_BEFORE" ]'
+touch -d "2000-01-01 00:00:00 UTC" "$M/times"
+check_sh "mmap write updates mtime" '
+"$RFS_PY" -c "
+import mmap, os, sys
+fd = os.open(sys.argv[1], os.O_RDWR)
+m = mmap.mmap(fd, 2)
+m[0:1] = b\"Q\"
+m.flush(); m.close(); os.close(fd)" "$M/times" &&
+[ "$(head -c 1 "$M/times")" = Q ] && [ "$(stat -c %Y "$M/times")" -ge "$T_BEFORE" ]'
+CT1=$(stat -c %Z "$M/times")
+wait_for 5 clock_past "$CT1"
+check_sh "chmod updates ctime only" '
+M0=$(stat -c %Y "$M/times") && chmod 600 "$M/times" &&
+[ "$(stat -c %Z "$M/times")" -gt "$CT1" ] && [ "$(stat -c %Y "$M/times")" = "$M0" ]'
+check_sh "creating a file updates the directory mtime" '
+mkdir "$M/tdir" && touch -d "2000-01-01 00:00:00 UTC" "$M/tdir" && : >"$M/tdir/new" &&
+[ "$(stat -c %Y "$M/tdir")" -ge "$T_BEFORE" ]'
+
+# ---------------------------------------------------------------- datacheck
+
+DATACHECK=$(rfs_tool datacheck) || abort "no datacheck tool"
+check "datacheck 20000 ops, seed 1" "$DATACHECK" -n 20000 -s 1 "$M/dc1"
+check "datacheck 20000 ops, seed 2" "$DATACHECK" -n 20000 -s 2 "$M/dc2"
+
+# ---------------------------------------------------------------- persistence
+
+SUM_BEFORE=$(cd "$M" && find . -path ./many -prune -o -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum)
+rfs_umount "$M"
+if ! is_raw; then
+	rfs_mount "$B" "$M" || abort "remount failed"
+	check_eq "contents survive a remount" "$SUM_BEFORE" \
+		"$(cd "$M" && find . -path ./many -prune -o -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum)"
+	check_sh "metadata survives a remount" '
+	[ "$(stat -c %u:%g "$M/attr")" = 1234:5678 ] && [ "$(readlink "$M/sl")" = target-name ] &&
+	[ "$(getfattr -e hex -n user.bin "$M/xa" | sed -n "s/^user.bin=//p")" = 0x00ff00ff ] &&
+	[ "$(stat -c %g "$M/sgid/f")" = 4321 ] && [ -p "$M/fifo" ] && [ "$(ls "$M/many" | wc -l)" = 500 ]'
+	rfs_umount "$M"
+fi
+
+finish
