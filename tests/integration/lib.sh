@@ -132,13 +132,21 @@ check_sh() {
 	return 1
 }
 
-# check_eq NAME EXPECTED ACTUAL
+# check_eq NAME EXPECTED ACTUAL (multi-line values are shown as a diff)
 check_eq() {
 	if [ "$2" = "$3" ]; then
 		ok "$1"
 		return 0
 	fi
-	fail "$1" "expected: $2" "actual:   $3"
+	case $2$3 in
+	*$'\n'*)
+		fail "$1" "expected (-) and actual (+) differ:" \
+		    "$(diff -u <(printf '%s\n' "$2") <(printf '%s\n' "$3") | tail -n +3)"
+		;;
+	*)
+		fail "$1" "expected: $2" "actual:   $3"
+		;;
+	esac
 	return 1
 }
 
@@ -404,8 +412,10 @@ rfs_mount_daemon() {
 	fi
 	opts=$(rfs_mount_opts "$@")
 	RFS_MOUNTS+=("$mnt")
-	out=$(timeout 30 "$BUILD/retentionfs" "$backing" "$mnt" -o "$opts" 2>&1)
+	# To a file, not $(...): a daemon that kept the pipe open would hang us.
+	timeout 30 "$BUILD/retentionfs" "$backing" "$mnt" -o "$opts" >"$T/mount-daemon.out" 2>&1
 	rc=$?
+	out=$(cat "$T/mount-daemon.out")
 	if [ "$rc" -ne 0 ]; then
 		fail "mount (daemonized) $mnt" "$BUILD/retentionfs $backing $mnt -o $opts" \
 		    "exit status $rc" "$out"
@@ -437,7 +447,7 @@ rfs_umount() {
 	log=${RFS_LOG_OF[$mnt]:-}
 	if ! out=$(fusermount3 -u "$mnt" 2>&1); then
 		fail "umount $mnt" "fusermount3 -u $mnt: $out" \
-		    "$(fuser -vm "$mnt" 2>&1 | head -n 10)"
+		    "$(fuser -vm "$mnt" 2>&1 | grep -v '^Cannot stat' | head -n 10)"
 		return 1
 	fi
 	if [ -z "$pid" ]; then

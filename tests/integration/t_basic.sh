@@ -1,0 +1,177 @@
+#!/usr/bin/env bash
+# t_basic.sh - init, mount, unmount (foreground and daemonized), and the
+# refusals: each must exit non-zero with one line on stderr, mount nothing
+# and leave the backing directory as it was.
+. "$(dirname "$0")/lib.sh"
+
+is_raw && skip_all "t_basic tests the daemon itself (RFS_TEST_RAW=1)"
+
+B=$T/backing
+K=$T/key
+M=$T/mnt
+mkdir -p "$M"
+
+# ---------------------------------------------------------------- init
+
+check "retentionctl init BACKING --keyfile KEY" "$BUILD/retentionctl" init "$B" --keyfile "$K"
+RFS_KEY=$K
+check_eq "init made a 32-byte key file, mode 600" "32 600" "$(stat -c '%s %a' "$K" 2>&1)"
+check_eq "the store header's second line" "format 1" "$(sed -n 2p "$B/retentionfs.store" 2>&1)"
+check_sh "the store has objects/ and catalog.db" '[ -d "$B/objects" ] && [ -f "$B/catalog.db" ]'
+
+# ---------------------------------------------------------------- mount
+
+rfs_mount "$B" "$M" || abort "mount failed"
+check_sh "write and read through the mount" '
+echo "hello world" >"$M/hello" && [ "$(cat "$M/hello")" = "hello world" ]'
+check_sh "the backing does not hold the file by name" '! find "$B" -name hello | grep -q .'
+rfs_umount "$M"
+check_not "nothing is left mounted" mountpoint -q "$M"
+
+rfs_mount "$B" "$M" || abort "second mount failed"
+check_eq "data survives unmount and mount" "hello world" "$(cat "$M/hello" 2>&1)"
+rfs_umount "$M"
+
+# SIGTERM ends the daemon cleanly: exit 0 and the mount is gone.
+rfs_mount "$B" "$M" || abort "third mount failed"
+PID=$RFS_PID
+kill -TERM "$PID"
+if poll_until 30 eval "! rfs_pid_alive $PID"; then
+	wait "$PID"
+	check_eq "SIGTERM: the daemon exits 0" 0 "$?"
+	rfs_forget_pid "$PID"
+	check_not "SIGTERM: the daemon unmounted" mountpoint -q "$M"
+	unset "RFS_PID_OF[$M]"
+else
+	fail "SIGTERM: the daemon exits" "still running 30 s after SIGTERM"
+fi
+mountpoint -q "$M" && fusermount3 -u -z "$M"
+
+# ---------------------------------------------------------------- daemonized
+
+if rfs_mount_daemon "$B" "$M"; then
+	check_eq "daemonized: data readable" "hello world" "$(cat "$M/hello" 2>&1)"
+	check_sh "daemonized: the daemon is not our child" '
+	[ "$(ps -o ppid= -p "$RFS_PID" | tr -d " ")" != $$ ]'
+	check_sh "daemonized: write" 'echo daemon >"$M/daemon" && [ "$(cat "$M/daemon")" = daemon ]'
+	rfs_umount "$M"
+fi
+
+# ---------------------------------------------------------------- refusals
+
+# refuse NAME DIR CMD...: CMD must exit non-zero, print exactly one line on
+# stderr, mount nothing on $M or $M2 (REFUSE_MNTS), and leave DIR unchanged
+# (DIR "-": no such check).
+M2=$T/mnt2
+REFUSE_MNTS=("$M" "$M2")
+refuse() {
+	local name=$1 dir=$2 before after rc n m
+	shift 2
+	[ "$dir" = - ] || before=$(tree_sum "$dir")
+	timeout 30 "$@" >"$T/refuse.out" 2>"$T/refuse.err"
+	rc=$?
+	[ "$dir" = - ] || after=$(tree_sum "$dir")
+	if [ "$rc" -ne 0 ] && [ "$rc" -ne 124 ]; then
+		ok "$name: exit status $rc"
+	else
+		fail "$name: exits non-zero" "command: $*" "exit status $rc" \
+		    "stderr: $(cat "$T/refuse.err")"
+	fi
+	n=$(awk 'END { print NR }' "$T/refuse.err")
+	if [ "$n" = 1 ] && [ -n "$(tr -d '[:space:]' <"$T/refuse.err")" ]; then
+		ok "$name: one line on stderr: $(cat "$T/refuse.err")"
+	else
+		fail "$name: one line on stderr" "command: $*" "got $n lines:" "$(cat "$T/refuse.err")"
+	fi
+	[ "$dir" = - ] || check_eq "$name: $dir unchanged" "$before" "$after"
+	for m in "${REFUSE_MNTS[@]}"; do
+		if mountpoint -q "$m"; then
+			fail "$name: nothing mounted" "$m is mounted"
+			fusermount3 -u "$m" || fusermount3 -u -z "$m"
+			poll_until 30 eval '[ -z "$(rfs_find_daemon "$m")" ]'
+		fi
+	done
+}
+
+head -c 32 /dev/urandom >"$T/wrong.key"
+chmod 600 "$T/wrong.key"
+refuse "wrong key" "$B" "$BUILD/retentionfs" "$B" "$M" -o "keyfile=$T/wrong.key"
+refuse "missing key file" "$B" "$BUILD/retentionfs" "$B" "$M" -o "keyfile=$T/no-such.key"
+head -c 31 /dev/urandom >"$T/short.key"
+chmod 600 "$T/short.key"
+refuse "31-byte key file" "$B" "$BUILD/retentionfs" "$B" "$M" -o "keyfile=$T/short.key"
+
+mkdir -p "$M2"
+echo "do not hide me" >"$M2/existing"
+refuse "non-empty mountpoint" "$B" "$BUILD/retentionfs" "$B" "$M2" -o "keyfile=$K"
+check_eq "non-empty mountpoint: its file is untouched" "do not hide me" "$(cat "$M2/existing" 2>&1)"
+refuse "missing mountpoint" "$B" "$BUILD/retentionfs" "$B" "$T/no-such-mnt" -o "keyfile=$K"
+check_sh "missing mountpoint: was not created" '[ ! -e "$T/no-such-mnt" ]'
+
+mkdir -p "$T/empty"
+refuse "backing directory that is not a store" "$T/empty" "$BUILD/retentionfs" "$T/empty" "$M" -o "keyfile=$K"
+refuse "missing backing directory" - "$BUILD/retentionfs" "$T/no-such-backing" "$M" -o "keyfile=$K"
+check_sh "missing backing directory: was not created" '[ ! -e "$T/no-such-backing" ]'
+
+mkdir -p "$T/notstore/sub"
+echo "precious" >"$T/notstore/data.txt"
+refuse "init on a non-empty directory" "$T/notstore" "$BUILD/retentionctl" init "$T/notstore" --keyfile "$K"
+refuse "init on an existing store" "$B" "$BUILD/retentionctl" init "$B" --keyfile "$K"
+
+if [ "$(sed -n 2p "$B/retentionfs.store")" = "format 1" ]; then
+	cp -p "$B/retentionfs.store" "$T/store.header"
+	sed -i '2s/^format 1$/format 99/' "$B/retentionfs.store"
+	check_eq "edited the format line" "format 99" "$(sed -n 2p "$B/retentionfs.store")"
+	refuse "unknown format version" "$B" "$BUILD/retentionfs" "$B" "$M" -o "keyfile=$K"
+	cp -p "$T/store.header" "$B/retentionfs.store"
+else
+	fail "unknown format version" "the header's second line is not 'format 1'"
+fi
+
+chmod 0640 "$K"
+refuse "key file readable by its group" "$B" "$BUILD/retentionfs" "$B" "$M" -o "keyfile=$K"
+chmod 0604 "$K"
+refuse "key file readable by others" "$B" "$BUILD/retentionfs" "$B" "$M" -o "keyfile=$K"
+chmod 0600 "$K"
+
+# A second daemon on a store that is already mounted would share its catalog.
+if rfs_mount "$B" "$M"; then
+	mkdir -p "$M2"
+	rm -f "$M2/existing"
+	REFUSE_MNTS=("$M2")
+	refuse "second mount of a store in use" - "$BUILD/retentionfs" "$B" "$M2" -o "keyfile=$K"
+	REFUSE_MNTS=("$M" "$M2")
+	check_eq "the first mount still works" "hello world" "$(cat "$M/hello" 2>&1)"
+	rfs_umount "$M"
+fi
+
+rfs_mount "$B" "$M" || abort "mount after the refusals failed"
+check_eq "the store is intact after all refusals" "hello world" "$(cat "$M/hello" 2>&1)"
+rfs_umount "$M"
+
+# ---------------------------------------------------------------- passphrase
+
+B2=$T/backing-pass
+P=$T/pass
+(umask 077 && printf 'correct horse battery staple\n' >"$P")
+check "retentionctl init --passfile" "$BUILD/retentionctl" init "$B2" --passfile "$P"
+check_sh "passphrase store has a header and no key file in it" '
+[ -f "$B2/retentionfs.store" ] && [ "$(sed -n 2p "$B2/retentionfs.store")" = "format 1" ]'
+RFS_AUTH="passfile=$P"
+if rfs_mount "$B2" "$M"; then
+	check_sh "passphrase store: write and read" 'echo pass-data >"$M/p" && [ "$(cat "$M/p")" = pass-data ]'
+	rfs_umount "$M"
+fi
+(umask 077 && printf 'correct horse battery stapler\n' >"$T/wrong.pass")
+refuse "wrong passphrase" "$B2" "$BUILD/retentionfs" "$B2" "$M" -o "passfile=$T/wrong.pass"
+chmod 0644 "$P"
+refuse "passphrase file readable by others" "$B2" "$BUILD/retentionfs" "$B2" "$M" -o "passfile=$P"
+chmod 0600 "$P"
+refuse "key file for a passphrase store" "$B2" "$BUILD/retentionfs" "$B2" "$M" -o "keyfile=$K"
+if rfs_mount "$B2" "$M"; then
+	check_eq "passphrase store: data survives" "pass-data" "$(cat "$M/p" 2>&1)"
+	rfs_umount "$M"
+fi
+RFS_AUTH=
+
+finish
