@@ -1041,8 +1041,9 @@ rfs_fs_read(struct rfs_fs *fs, struct rfs_handle *h, void *buf, size_t len,
 }
 
 ssize_t
-rfs_fs_write(struct rfs_fs *fs, struct rfs_handle *h, const void *buf,
-    size_t len, uint64_t off)
+rfs_fs_write(struct rfs_fs *fs, const struct rfs_ctx *ctx,
+    struct rfs_handle *h, const void *buf, size_t len, uint64_t off,
+    int *killed)
 {
 	struct inode *in = h->in;
 	int64_t now;
@@ -1062,11 +1063,21 @@ rfs_fs_write(struct rfs_fs *fs, struct rfs_handle *h, const void *buf,
 		pthread_mutex_lock(&fs->meta);
 		in->a.size = in->obj->size;
 		in->a.mtime = in->a.ctime = now;
-		/* Writing clears setuid/setgid (we handle killpriv). */
-		if (in->a.mode & (S_ISUID | S_ISGID) && (in->a.mode & S_IXGRP))
-			in->a.mode &= ~(mode_t)(S_ISUID | S_ISGID);
-		else
+		/* We negotiated HANDLE_KILLPRIV_V2: a write by anyone but
+		 * root clears setuid, and setgid if group-executable, as
+		 * file_remove_privs does on ext4.  (With the writeback cache
+		 * the kernel writes such files through, so CTX is the
+		 * writer's.) */
+		if (ctx != NULL && ctx->uid != 0 &&
+		    (in->a.mode & (S_ISUID | S_ISGID))) {
+			mode_t old = in->a.mode;
+
 			in->a.mode &= ~(mode_t)S_ISUID;
+			if (in->a.mode & S_IXGRP)
+				in->a.mode &= ~(mode_t)S_ISGID;
+			if (killed != NULL && old != in->a.mode)
+				*killed = 1;
+		}
 		in->dirty = 1;
 		pthread_mutex_unlock(&fs->meta);
 	}
@@ -1183,7 +1194,8 @@ rfs_fs_copy_range(struct rfs_fs *fs, struct rfs_handle *hin, uint64_t off_in,
 				done = (size_t)n;
 			break;
 		}
-		w = rfs_fs_write(fs, hout, buf, (size_t)n, off_out + done);
+		w = rfs_fs_write(fs, NULL, hout, buf, (size_t)n,
+		    off_out + done, NULL);
 		if (w < 0) {
 			if (done == 0)
 				done = (size_t)w;

@@ -45,6 +45,7 @@ handle_of(struct fuse_file_info *fi)
 static void
 reply_entry(fuse_req_t req, int rc, const struct rfs_entry *e)
 {
+	struct rfs_fs *fs = fs_of(req);     /* req is freed by the reply */
 	struct fuse_entry_param p;
 
 	if (rc != 0) {
@@ -57,7 +58,7 @@ reply_entry(fuse_req_t req, int rc, const struct rfs_entry *e)
 	p.attr_timeout = e->timeout;
 	p.entry_timeout = e->timeout;
 	if (fuse_reply_entry(req, &p) == -ENOENT)
-		rfs_fs_forget(fs_of(req), e->ino, 1);
+		rfs_fs_forget(fs, e->ino, 1);
 }
 
 static void
@@ -258,12 +259,13 @@ open_flags(fuse_req_t req, int flags)
 static void
 op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	struct rfs_fs *fs = fs_of(req);
 	struct rfs_handle *h;
 	struct rfs_ctx c;
 	int rc;
 
 	ctx_of(req, &c);
-	rc = rfs_fs_open(fs_of(req), &c, ino, open_flags(req, fi->flags), &h);
+	rc = rfs_fs_open(fs, &c, ino, open_flags(req, fi->flags), &h);
 	if (rc != 0) {
 		fuse_reply_err(req, -rc);
 		return;
@@ -272,13 +274,14 @@ op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	/* Only this daemon changes contents: the page cache stays valid. */
 	fi->keep_cache = 1;
 	if (fuse_reply_open(req, fi) == -ENOENT)
-		rfs_fs_release(fs_of(req), h);
+		rfs_fs_release(fs, h);
 }
 
 static void
 op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
     struct fuse_file_info *fi)
 {
+	struct rfs_fs *fs = fs_of(req);
 	struct fuse_entry_param p;
 	struct rfs_handle *h;
 	struct rfs_entry e;
@@ -286,7 +289,7 @@ op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 	int rc;
 
 	ctx_of(req, &c);
-	rc = rfs_fs_create(fs_of(req), &c, parent, name, mode,
+	rc = rfs_fs_create(fs, &c, parent, name, mode,
 	    open_flags(req, fi->flags), &e, &h);
 	if (rc != 0) {
 		fuse_reply_err(req, -rc);
@@ -300,8 +303,8 @@ op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 	p.attr_timeout = e.timeout;
 	p.entry_timeout = e.timeout;
 	if (fuse_reply_create(req, &p, fi) == -ENOENT) {
-		rfs_fs_release(fs_of(req), h);
-		rfs_fs_forget(fs_of(req), e.ino, 1);
+		rfs_fs_release(fs, h);
+		rfs_fs_forget(fs, e.ino, 1);
 	}
 }
 
@@ -328,13 +331,21 @@ static void
 op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
     off_t off, struct fuse_file_info *fi)
 {
-	ssize_t n = rfs_fs_write(fs_of(req), handle_of(fi), buf, size,
-	    (uint64_t)off);
+	struct rfs_fuse *rf = rf_of(req);     /* req is gone after the reply */
+	struct rfs_ctx c;
+	int killed = 0;
+	ssize_t n;
 
+	ctx_of(req, &c);
+	n = rfs_fs_write(fs_of(req), &c, handle_of(fi), buf, size,
+	    (uint64_t)off, &killed);
 	if (n < 0)
 		fuse_reply_err(req, (int)-n);
 	else
 		fuse_reply_write(req, (size_t)n);
+	/* Attributes only (offset < 0): no page lock, safe from here. */
+	if (killed)
+		(void)fuse_lowlevel_notify_inval_inode(rf->se, ino, -1, 0);
 }
 
 static void

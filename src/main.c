@@ -302,7 +302,8 @@ main(int argc, char **argv)
 		rc = fuse_session_loop_mt(rf.se, cfg);
 		fuse_loop_cfg_destroy(cfg);
 	}
-	rc = rc != 0 ? 1 : 0;
+	/* Ended by SIGTERM, SIGINT or SIGHUP-less exit: a clean unmount. */
+	rc = (rc == 0 || rc == SIGTERM || rc == SIGINT) ? 0 : 1;
 	rfs_control_stop(ctl);
 	rfs_sweeper_stop(sw);
 	if (rfs_fs_sync_all(rf.fs) != 0)

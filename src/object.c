@@ -185,8 +185,10 @@ rfs_obj_read(struct rfs_obj *o, void *buf, size_t len, uint64_t off)
 
 		if (n > len - done)
 			n = len - done;
+		/* No short read on error: FUSE takes a short read for EOF,
+		 * which would turn a tampered block into silent truncation. */
 		if ((rc = read_block(o, idx, blen, plain)) != 0)
-			return done > 0 ? (ssize_t)done : rc;
+			return rc;
 		memcpy(out + done, plain + in, n);
 		done += n;
 	}

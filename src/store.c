@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -395,6 +396,8 @@ rfs_store_close(struct rfs_store *s)
 		close(s->objfd);
 	if (s->keysfd >= 0)
 		close(s->keysfd);
+	if (s->lockfd >= 0)
+		close(s->lockfd);
 	free(s->backing);
 	free(s);
 }
@@ -415,7 +418,7 @@ rfs_store_open(const char *backing, const struct rfs_store_opts *o,
 	s = calloc(1, sizeof(*s));
 	if (s == NULL)
 		return -ENOMEM;
-	s->dirfd = s->objfd = s->keysfd = -1;
+	s->dirfd = s->objfd = s->keysfd = s->lockfd = -1;
 	s->readonly = o->readonly;
 	s->backing = realpath(backing, NULL);
 	if (s->backing == NULL) {
@@ -431,6 +434,16 @@ rfs_store_open(const char *backing, const struct rfs_store_opts *o,
 	}
 	if ((rc = header_read(s->dirfd, &h, err, errlen)) != 0)
 		goto fail;
+	/* A store has one writer: a second mount, or an offline tool next to
+	 * a live mount, would see a catalog and objects changing under it. */
+	s->lockfd = openat(s->dirfd, RFS_STORE_HEADER, O_RDONLY | O_CLOEXEC);
+	if (s->lockfd < 0 || flock(s->lockfd, (o->readonly ? LOCK_SH :
+	    LOCK_EX) | LOCK_NB) != 0) {
+		snprintf(err, errlen, "store %s is in use by a mount or another"
+		    " tool (for a live mount use its MOUNTPOINT)", backing);
+		rc = -EBUSY;
+		goto fail;
+	}
 	if ((rc = load_master(o, &h, &s->master, err, errlen)) != 0)
 		goto fail;
 	key_check(s->master, check);

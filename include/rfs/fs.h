@@ -104,8 +104,11 @@ int rfs_fs_create(struct rfs_fs *fs, const struct rfs_ctx *ctx,
     struct rfs_entry *e, struct rfs_handle **h);
 ssize_t rfs_fs_read(struct rfs_fs *fs, struct rfs_handle *h, void *buf,
     size_t len, uint64_t off);
-ssize_t rfs_fs_write(struct rfs_fs *fs, struct rfs_handle *h,
-    const void *buf, size_t len, uint64_t off);
+/* *KILLED is set when the write cleared setuid/setgid (the caller tells the
+ * kernel to drop its cached mode). */
+ssize_t rfs_fs_write(struct rfs_fs *fs, const struct rfs_ctx *ctx,
+    struct rfs_handle *h, const void *buf, size_t len, uint64_t off,
+    int *killed);
 int rfs_fs_flush(struct rfs_fs *fs, struct rfs_handle *h);
 int rfs_fs_fsync(struct rfs_fs *fs, struct rfs_handle *h, int datasync);
 int rfs_fs_release(struct rfs_fs *fs, struct rfs_handle *h);

@@ -35,6 +35,7 @@ struct rfs_store_opts {
 struct rfs_store {
 	char *backing;
 	int dirfd, objfd, keysfd;
+	int lockfd;              /* flock on the header: one user at a time */
 	int readonly;
 	struct rfs_key *master;
 	struct rfs_key *k_name, *k_hash, *k_wrap, *k_audit;

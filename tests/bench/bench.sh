@@ -461,25 +461,21 @@ wl_scale() {
 # shred: retentionfs only, and only with a shred subcommand.
 SHRED_KEEP=20
 shred_remaining() {
-	# Files left: retentionctl status --json, else the backing objects dir.
+	# Files of class default left (live, hidden-but-expired and trash), from
+	# retentionctl status --json; else the backing objects dir (which also
+	# holds the SHRED_KEEP untouched files).
 	local js n
 	if js=$("$BUILD/retentionctl" status "$CUR_MNT" --json 2>/dev/null); then
-		if command -v jq >/dev/null; then
-			n=$(jq -r '.files // .file_count // .nfiles // .catalog.files // empty' \
-				<<<"$js" 2>/dev/null | head -n1)
-		else
-			n=$(grep -o '"files"[[:space:]]*:[[:space:]]*[0-9]*' <<<"$js" |
-				head -n1 | grep -o '[0-9]*$')
-		fi
+		n=$(grep -o '"class":"default","files":[0-9]*' <<<"$js" | grep -o '[0-9]*$')
 		[[ $n =~ ^[0-9]+$ ]] && { echo "$n"; return 0; }
 	fi
 	if [[ -d $CUR_DIR/backing/objects ]]; then
-		find "$CUR_DIR/backing/objects" -type f | wc -l
+		echo $(( $(find "$CUR_DIR/backing/objects" -type f | wc -l) - SHRED_KEEP ))
 		return 0
 	fi
 	return 1
 }
-shred_done() { local n; n=$(shred_remaining) && (( n <= SHRED_KEEP )); }
+shred_done() { local n; n=$(shred_remaining) && (( n <= 0 )); }
 past() { awk -v a="$(now)" -v b="$1" 'BEGIN { exit !(a >= b) }'; }
 
 wl_shred() {
@@ -491,6 +487,12 @@ wl_shred() {
 	# Expiry is a deadline: poll the clock until every file is past 1 s.
 	t0=$(now)
 	wait_until 30 past "$(awk -v t="$t0" 'BEGIN { print t + 2 }')"
+	# The untouched files must be in their own class, or the sweep takes them.
+	out=$("$BUILD/retentionctl" status "$CUR_MNT" --json 2>&1)
+	if ! grep -q "\"class\":\"keep\",\"files\":$SHRED_KEEP," <<<"$out"; then
+		fail "untouched files not in class keep: $out"
+		return 1
+	fi
 	idle=$(run "$BIN/metabench" statlat "$keep" 1 0 "$SHRED_KEEP" 1000 2000 2>&1) ||
 		{ fail "idle statlat: $idle"; return 1; }
 	lat=$WORK/statlat.out
@@ -517,6 +519,7 @@ wl_shred() {
 	rec shred.p50_sweep "$(kv p50_us "$sweep")"
 	rec shred.p99_sweep "$(kv p99_us "$sweep")"
 	rec shred.p99_ratio "$(fdiv "$(kv p99_us "$sweep")" "$(kv p99_us "$idle")")"
+	say "  $(head -n1 <<<"$out")"
 	if [[ -n $(ls -A "$root"/d000 2>/dev/null) ]]; then
 		fail "expired files still listed under $root after the sweep"
 		return 1
@@ -527,7 +530,7 @@ SHRED_OK=''
 if has "$ONLY" shred; then
 	if has "$TARGETS" retentionfs && "$BUILD/retentionctl" shred --help >/dev/null 2>&1; then
 		SHRED_OK=1
-		printf '[class keep]\nretention = forever\nmatch = keep/*\n\n[class default]\nretention = 1s\n' \
+		printf '[class keep]\nretention = forever\nmatch = keep/**\n\n[class default]\nretention = 1s\n' \
 			> "$WORK/policy.ini"
 	else
 		if has "$TARGETS" retentionfs; then
@@ -563,7 +566,7 @@ run_one() {
 # ---------------------------------------------------------------- header
 cpu_model=$(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo)
 mem=$(awk '/^MemTotal:/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)
-fsinfo=$(stat -f -c %T "$WORK")
+fsinfo=$(findmnt -n -o FSTYPE -T "$WORK" 2>/dev/null || stat -f -c %T "$WORK")
 libfuse=$(pkg-config --modversion fuse3 2>/dev/null || fusermount3 --version 2>&1 | awk '{ print $NF }')
 gcv=$(command -v gocryptfs >/dev/null && gocryptfs -version 2>/dev/null | head -n1 | cut -d';' -f1)
 rfsv=$(git -C "$SRCROOT" describe --always --dirty --tags 2>/dev/null || echo "no commits yet (working tree)")

@@ -74,15 +74,31 @@ ok() {
 	printf 'ok   %s\n' "$1"
 }
 
-# fail NAME [DETAIL...]: each DETAIL is printed indented below.
+# fail NAME [DETAIL...]: each DETAIL is printed indented below (at most 40
+# lines and 4000 bytes of each, control bytes made visible).
 fail() {
 	local name=$1 line
 	shift
 	RFS_FAILED=$((RFS_FAILED + 1))
 	printf 'FAIL %s\n' "$name"
 	for line in "$@"; do
-		printf '%s\n' "$line" | sed -e 's/^/     | /' | head -n 40
+		printf '%s\n' "$line" | head -c 4000 | cat -v | head -n 40 | sed -e 's/^/     | /'
 	done
+}
+
+# rfs_capture CMD...: runs CMD in a subshell (so cd, exit and assignments
+# stay there) with its output in $T/capture.out; sets RFS_OUT (the output,
+# or a note of its size when it is binary) and returns CMD's status.
+rfs_capture() {
+	local rc
+	("$@") >"$T/capture.out" 2>&1 </dev/null
+	rc=$?
+	if LC_ALL=C grep -q '[^[:print:][:space:]]' "$T/capture.out"; then
+		RFS_OUT="($(stat -c %s "$T/capture.out") bytes of binary output)"
+	else
+		RFS_OUT=$(head -c 8000 "$T/capture.out")
+	fi
+	return "$rc"
 }
 
 skip() {
@@ -92,43 +108,43 @@ skip() {
 
 # check NAME CMD...: passes when CMD exits 0.  CMD's output is shown on failure.
 check() {
-	local name=$1 out rc
+	local name=$1 rc
 	shift
-	out=$("$@" 2>&1)
+	rfs_capture "$@"
 	rc=$?
 	if [ "$rc" -eq 0 ]; then
 		ok "$name"
 		return 0
 	fi
-	fail "$name" "command: $*" "exit status $rc" "${out:-(no output)}"
+	fail "$name" "command: $*" "exit status $rc" "${RFS_OUT:-(no output)}"
 	return 1
 }
 
 # check_not NAME CMD...: passes when CMD exits non-zero.
 check_not() {
-	local name=$1 out rc
+	local name=$1 rc
 	shift
-	out=$("$@" 2>&1)
+	rfs_capture "$@"
 	rc=$?
 	if [ "$rc" -ne 0 ]; then
 		ok "$name"
 		return 0
 	fi
-	fail "$name" "command unexpectedly succeeded: $*" "${out:-(no output)}"
+	fail "$name" "command unexpectedly succeeded: $*" "${RFS_OUT:-(no output)}"
 	return 1
 }
 
 # check_sh NAME 'shell code': runs the code in a subshell (set -e is NOT on,
 # so chain with && or end with a test).
 check_sh() {
-	local name=$1 code=$2 out rc
-	out=$(eval "$code" 2>&1)
+	local name=$1 code=$2 rc
+	rfs_capture eval "$code"
 	rc=$?
 	if [ "$rc" -eq 0 ]; then
 		ok "$name"
 		return 0
 	fi
-	fail "$name" "code: $code" "exit status $rc" "${out:-(no output)}"
+	fail "$name" "code: $code" "exit status $rc" "${RFS_OUT:-(no output)}"
 	return 1
 }
 

@@ -1,0 +1,750 @@
+/*
+ * test_object.c - block-encrypted objects against a plain model buffer:
+ * random writes, reads and truncates (holes, block boundaries, reopen),
+ * the logical size rule, and tamper detection per record.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "rfs/crypto.h"
+#include "rfs/object.h"
+
+#include "harness.h"
+
+#define MODEL_MAX (64 * 1024)
+
+static char tmpdir[64];
+static int objdir = -1;
+
+static int
+rm_one(const char *path, const struct stat *sb, int type, struct FTW *f)
+{
+	return remove(path);
+}
+
+static void
+rm_rf(const char *path)
+{
+	(void)nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* A fresh objects directory with every XX/ subdirectory. */
+static int
+setup(void)
+{
+	char sub[8];
+
+	snprintf(tmpdir, sizeof(tmpdir), "/tmp/rfs-test-object.XXXXXX");
+	if (mkdtemp(tmpdir) == NULL)
+		return -1;
+	objdir = open(tmpdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (objdir < 0)
+		return -1;
+	for (int i = 0; i < 256; i++) {
+		snprintf(sub, sizeof(sub), "%02x", i);
+		if (mkdirat(objdir, sub, 0700) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+static void
+teardown(void)
+{
+	if (objdir >= 0)
+		close(objdir);
+	objdir = -1;
+	rm_rf(tmpdir);
+}
+
+static struct rfs_key *
+file_key(unsigned char fill)
+{
+	struct rfs_key *k = rfs_key_new();
+
+	if (k != NULL)
+		memset(k->k, fill, sizeof(k->k));
+	return k;
+}
+
+static int
+open_obj(uint64_t ino, int create, unsigned char fill, uint64_t catsize,
+    struct rfs_obj **o)
+{
+	return rfs_obj_open(objdir, ino, create, file_key(fill), catsize, o);
+}
+
+static off_t
+file_len(uint64_t ino)
+{
+	char path[32];
+	struct stat sb;
+
+	rfs_obj_path(ino, path, sizeof(path));
+	if (fstatat(objdir, path, &sb, 0) != 0)
+		return -1;
+	return sb.st_size;
+}
+
+/* Raw access to the object file, for tampering. */
+static int
+raw_rw(uint64_t ino, int write, void *buf, size_t len, off_t off)
+{
+	char path[32];
+	ssize_t n;
+	int fd;
+
+	rfs_obj_path(ino, path, sizeof(path));
+	fd = openat(objdir, path, write ? O_WRONLY : O_RDONLY);
+	if (fd < 0)
+		return -errno;
+	n = write ? pwrite(fd, buf, len, off) : pread(fd, buf, len, off);
+	close(fd);
+	return n == (ssize_t)len ? 0 : -EIO;
+}
+
+static uint64_t rng_state;
+
+static uint64_t
+rng(void)
+{
+	uint64_t x = rng_state;
+
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
+	return rng_state = x;
+}
+
+static void
+fill(unsigned char *p, size_t n, unsigned seed)
+{
+	for (size_t i = 0; i < n; i++)
+		p[i] = (unsigned char)(seed + i * 13 + (i >> 9) + 1);
+}
+
+/* Reads all of O and compares it with MODEL[0..size). */
+static int
+matches(struct rfs_obj *o, const unsigned char *model, size_t size)
+{
+	static unsigned char buf[MODEL_MAX + 100];
+	ssize_t n;
+
+	if (o->size != size)
+		return 0;
+	memset(buf, 0xa5, sizeof(buf));
+	n = rfs_obj_read(o, buf, sizeof(buf), 0);
+	return n == (ssize_t)size && memcmp(buf, model, size) == 0;
+}
+
+TEST(path)
+{
+	char p[32];
+
+	rfs_obj_path(1, p, sizeof(p));
+	CHECK_STR(p, "01/0000000000000001");
+	rfs_obj_path(0x12345678abcdefULL, p, sizeof(p));
+	CHECK_STR(p, "ef/0012345678abcdef");
+	rfs_obj_path(UINT64_MAX, p, sizeof(p));
+	CHECK_STR(p, "ff/ffffffffffffffff");
+}
+
+TEST(create_open_empty)
+{
+	struct rfs_obj *o = NULL;
+	unsigned char buf[16];
+	uint64_t sz = 99;
+
+	CHECK_EQ(setup(), 0);
+	CHECK_EQ(open_obj(5, 0, 1, 0, &o), -ENOENT);
+	CHECK(o == NULL);
+	CHECK_EQ(rfs_obj_stored_size(objdir, 5, &sz), 0);
+	CHECK_EQ(sz, 0);
+	CHECK_EQ(rfs_obj_create(objdir, 5), 0);
+	CHECK_EQ(file_len(5), 0);
+	CHECK_EQ(open_obj(5, 0, 1, 0, &o), 0);
+	CHECK_EQ(o->size, 0);
+	CHECK_EQ(rfs_obj_read(o, buf, sizeof(buf), 0), 0);
+	CHECK_EQ(rfs_obj_read(o, buf, sizeof(buf), 1000), 0);
+	CHECK_EQ(rfs_obj_write(o, buf, 0, 0), 0);
+	CHECK_EQ(o->size, 0);
+	CHECK_EQ(rfs_obj_sync(o, 0), 0);
+	CHECK_EQ(rfs_obj_sync(o, 1), 0);
+	rfs_obj_close(o);
+	rfs_obj_close(NULL);
+	/* create truncates an existing object. */
+	CHECK_EQ(open_obj(5, 0, 1, 0, &o), 0);
+	CHECK_EQ(rfs_obj_write(o, "abc", 3, 0), 3);
+	rfs_obj_close(o);
+	CHECK_EQ(file_len(5), 3 + RFS_BLOCK_OVERHEAD);
+	CHECK_EQ(rfs_obj_create(objdir, 5), 0);
+	CHECK_EQ(file_len(5), 0);
+	teardown();
+}
+
+TEST(write_read_simple)
+{
+	struct rfs_obj *o = NULL;
+	unsigned char buf[64];
+	uint64_t sz = 0;
+
+	CHECK_EQ(setup(), 0);
+	CHECK_EQ(open_obj(7, 1, 2, 0, &o), 0);
+	CHECK_EQ(rfs_obj_write(o, "hello, world", 12, 0), 12);
+	CHECK_EQ(o->size, 12);
+	CHECK_EQ(file_len(7), 12 + RFS_BLOCK_OVERHEAD);
+	memset(buf, 0, sizeof(buf));
+	CHECK_EQ(rfs_obj_read(o, buf, sizeof(buf), 0), 12);
+	CHECK_STR((char *)buf, "hello, world");
+	CHECK_EQ(rfs_obj_read(o, buf, 5, 7), 5);
+	CHECK(memcmp(buf, "world", 5) == 0);
+	CHECK_EQ(rfs_obj_read(o, buf, 5, 12), 0);
+	rfs_obj_close(o);
+	/* Reopen: contents persist, size from the object. */
+	CHECK_EQ(rfs_obj_stored_size(objdir, 7, &sz), 0);
+	CHECK_EQ(sz, 12);
+	CHECK_EQ(open_obj(7, 0, 2, 0, &o), 0);
+	CHECK_EQ(o->size, 12);
+	memset(buf, 0, sizeof(buf));
+	CHECK_EQ(rfs_obj_read(o, buf, sizeof(buf), 0), 12);
+	CHECK_STR((char *)buf, "hello, world");
+	rfs_obj_close(o);
+	/* Not plaintext on disk. */
+	{
+		unsigned char raw[52];
+
+		CHECK_EQ(raw_rw(7, 0, raw, sizeof(raw), 0), 0);
+		CHECK(memmem(raw, sizeof(raw), "hello", 5) == NULL);
+	}
+	/* The wrong file key cannot read it. */
+	CHECK_EQ(open_obj(7, 0, 3, 0, &o), 0);
+	CHECK_EQ(rfs_obj_read(o, buf, sizeof(buf), 0), -EIO);
+	rfs_obj_close(o);
+	teardown();
+}
+
+TEST(hole_past_eof)
+{
+	static unsigned char buf[3 * RFS_BLOCK], zero[3 * RFS_BLOCK];
+	struct rfs_obj *o = NULL;
+
+	CHECK_EQ(setup(), 0);
+	CHECK_EQ(open_obj(8, 1, 4, 0, &o), 0);
+	CHECK_EQ(rfs_obj_write(o, "tail", 4, 10000), 4);
+	CHECK_EQ(o->size, 10004);
+	/* Blocks 0 and 1 are holes; block 2 holds 10004 - 8192 bytes. */
+	CHECK_EQ(file_len(8), 2 * RFS_RECORD + (10004 - 8192) +
+	    RFS_BLOCK_OVERHEAD);
+	memset(buf, 0xff, sizeof(buf));
+	CHECK_EQ(rfs_obj_read(o, buf, sizeof(buf), 0), 10004);
+	CHECK(memcmp(buf, zero, 10000) == 0);
+	CHECK(memcmp(buf + 10000, "tail", 4) == 0);
+	rfs_obj_close(o);
+	CHECK_EQ(open_obj(8, 0, 4, 0, &o), 0);
+	CHECK_EQ(o->size, 10004);
+	memset(buf, 0xff, sizeof(buf));
+	CHECK_EQ(rfs_obj_read(o, buf, sizeof(buf), 0), 10004);
+	CHECK(memcmp(buf, zero, 10000) == 0);
+	CHECK(memcmp(buf + 10000, "tail", 4) == 0);
+	/* Grow a partial last block by writing past it: it is re-sealed. */
+	CHECK_EQ(rfs_obj_write(o, "more", 4, 20000), 4);
+	CHECK_EQ(o->size, 20004);
+	rfs_obj_close(o);
+	CHECK_EQ(open_obj(8, 0, 4, 0, &o), 0);
+	CHECK_EQ(o->size, 20004);
+	memset(buf, 0xff, sizeof(buf));
+	CHECK_EQ(rfs_obj_read(o, buf, sizeof(buf), 8192), sizeof(buf));
+	CHECK(memcmp(buf, zero, 10000 - 8192) == 0);
+	CHECK(memcmp(buf + 10000 - 8192, "tail", 4) == 0);
+	CHECK(memcmp(buf + 10004 - 8192, zero, sizeof(buf) - (10004 - 8192))
+	    == 0);
+	CHECK_EQ(rfs_obj_read(o, buf, 100, 20000), 4);
+	CHECK(memcmp(buf, "more", 4) == 0);
+	rfs_obj_close(o);
+	teardown();
+}
+
+TEST(block_boundaries)
+{
+	static unsigned char model[4 * RFS_BLOCK], buf[4 * RFS_BLOCK + 10],
+	    data[2 * RFS_BLOCK + 10];
+	static const size_t offs[] = { 0, 1, RFS_BLOCK - 1, RFS_BLOCK,
+	    RFS_BLOCK + 1, 2 * RFS_BLOCK - 3 };
+	static const size_t lens[] = { 1, 2, 6, RFS_BLOCK - 1, RFS_BLOCK,
+	    RFS_BLOCK + 1, 2 * RFS_BLOCK + 10 };
+	struct rfs_obj *o = NULL;
+	size_t size = 0;
+	unsigned seed = 0;
+
+	CHECK_EQ(setup(), 0);
+	CHECK_EQ(open_obj(9, 1, 5, 0, &o), 0);
+	for (size_t i = 0; i < sizeof(offs) / sizeof(offs[0]); i++) {
+		for (size_t j = 0; j < sizeof(lens) / sizeof(lens[0]); j++) {
+			size_t off = offs[i], len = lens[j];
+
+			fill(data, len, ++seed);
+			CHECK_EQ(rfs_obj_write(o, data, len, off), len);
+			memcpy(model + off, data, len);
+			if (off + len > size)
+				size = off + len;
+			CHECK(matches(o, model, size));
+			/* A read spanning the boundary. */
+			if (size > RFS_BLOCK + 3) {
+				CHECK_EQ(rfs_obj_read(o, buf, 7,
+				    RFS_BLOCK - 3), 7);
+				CHECK(memcmp(buf, model + RFS_BLOCK - 3, 7)
+				    == 0);
+			}
+		}
+	}
+	rfs_obj_close(o);
+	CHECK_EQ(open_obj(9, 0, 5, size, &o), 0);
+	CHECK(matches(o, model, size));
+	rfs_obj_close(o);
+	teardown();
+}
+
+TEST(truncate_grow_shrink)
+{
+	static unsigned char model[3 * RFS_BLOCK], data[5000];
+	struct rfs_obj *o = NULL;
+
+	CHECK_EQ(setup(), 0);
+	CHECK_EQ(open_obj(10, 1, 6, 0, &o), 0);
+	fill(data, sizeof(data), 9);
+	CHECK_EQ(rfs_obj_write(o, data, 5000, 0), 5000);
+	memcpy(model, data, 5000);
+	/* Shrink into block 0: the tail record is re-sealed shorter. */
+	CHECK_EQ(rfs_obj_truncate(o, 100), 0);
+	CHECK_EQ(o->size, 100);
+	CHECK_EQ(file_len(10), 100 + RFS_BLOCK_OVERHEAD);
+	memset(model + 100, 0, sizeof(model) - 100);
+	CHECK(matches(o, model, 100));
+	/* Grow: the old bytes must not come back. */
+	CHECK_EQ(rfs_obj_truncate(o, 9000), 0);
+	CHECK_EQ(o->size, 9000);
+	CHECK(matches(o, model, 9000));
+	rfs_obj_close(o);
+	CHECK_EQ(open_obj(10, 0, 6, 9000, &o), 0);
+	CHECK(matches(o, model, 9000));
+	/* Shrink to a block multiple, then to zero. */
+	CHECK_EQ(rfs_obj_truncate(o, RFS_BLOCK), 0);
+	CHECK_EQ(file_len(10), RFS_RECORD);
+	CHECK(matches(o, model, RFS_BLOCK));
+	CHECK_EQ(rfs_obj_truncate(o, RFS_BLOCK), 0);      /* no-op */
+	CHECK_EQ(rfs_obj_truncate(o, 0), 0);
+	CHECK_EQ(file_len(10), 0);
+	CHECK_EQ(o->size, 0);
+	CHECK_EQ(rfs_obj_truncate(o, 10), 0);
+	CHECK(matches(o, model + 5000, 10));              /* zeros */
+	/* Write after grow at a partial tail. */
+	CHECK_EQ(rfs_obj_write(o, "xy", 2, 3), 2);
+	memset(model, 0, 10);
+	memcpy(model + 3, "xy", 2);
+	CHECK(matches(o, model, 10));
+	rfs_obj_close(o);
+	CHECK_EQ(open_obj(10, 0, 6, 10, &o), 0);
+	CHECK(matches(o, model, 10));
+	rfs_obj_close(o);
+	teardown();
+}
+
+/* Random operations against a model, with reopens. */
+TEST(random_model)
+{
+	static unsigned char model[MODEL_MAX], data[12000], buf[MODEL_MAX];
+	struct rfs_obj *o = NULL;
+	size_t size = 0;
+
+	CHECK_EQ(setup(), 0);
+	rng_state = 0x9e3779b97f4a7c15ULL;
+	memset(model, 0, sizeof(model));
+	CHECK_EQ(open_obj(11, 1, 7, 0, &o), 0);
+	for (int step = 0; step < 400; step++) {
+		unsigned op = (unsigned)(rng() % 10);
+
+		if (op < 5) {
+			size_t len = 1 + (size_t)(rng() % sizeof(data));
+			size_t off = (size_t)(rng() % (MODEL_MAX - len));
+
+			if (rng() % 3 == 0 && size > 0)    /* append-ish */
+				off = size - (size_t)(rng() % (size < 50 ?
+				    size : 50));
+			if (off + len > MODEL_MAX)
+				len = MODEL_MAX - off;
+			fill(data, len, (unsigned)step);
+			CHECK_EQ(rfs_obj_write(o, data, len, off), len);
+			memcpy(model + off, data, len);
+			if (off + len > size)
+				size = off + len;
+		} else if (op < 8) {
+			size_t off = (size_t)(rng() % (size + 100));
+			size_t len = (size_t)(rng() % 9000);
+			size_t want = off >= size ? 0 :
+			    (len < size - off ? len : size - off);
+
+			memset(buf, 0x5c, len);
+			CHECK_EQ(rfs_obj_read(o, buf, len, off), want);
+			CHECK(memcmp(buf, model + off, want) == 0);
+		} else if (op == 8) {
+			size_t ns = (size_t)(rng() % MODEL_MAX);
+
+			CHECK_EQ(rfs_obj_truncate(o, ns), 0);
+			if (ns < size)
+				memset(model + ns, 0, size - ns);
+			size = ns;
+		} else {
+			rfs_obj_close(o);
+			CHECK_EQ(open_obj(11, 0, 7, size, &o), 0);
+		}
+		CHECK_EQ(o->size, size);
+		if (step % 25 == 0)
+			CHECK(matches(o, model, size));
+	}
+	CHECK(matches(o, model, size));
+	rfs_obj_close(o);
+	CHECK_EQ(open_obj(11, 0, 7, size, &o), 0);
+	CHECK(matches(o, model, size));
+	rfs_obj_close(o);
+	teardown();
+}
+
+TEST(size_is_max_of_catalog_and_object)
+{
+	static unsigned char data[2 * RFS_BLOCK], buf[20000], zero[20000];
+	struct rfs_obj *o = NULL;
+	uint64_t sz = 0;
+
+	CHECK_EQ(setup(), 0);
+	CHECK_EQ(open_obj(12, 1, 8, 0, &o), 0);
+	fill(data, sizeof(data), 3);
+	CHECK_EQ(rfs_obj_write(o, data, 6000, 0), 6000);
+	rfs_obj_close(o);
+	CHECK_EQ(rfs_obj_stored_size(objdir, 12, &sz), 0);
+	CHECK_EQ(sz, 6000);
+	/* The catalog lagging behind (crash after the write): object wins. */
+	CHECK_EQ(open_obj(12, 0, 8, 100, &o), 0);
+	CHECK_EQ(o->size, 6000);
+	CHECK_EQ(rfs_obj_read(o, buf, sizeof(buf), 0), 6000);
+	CHECK(memcmp(buf, data, 6000) == 0);
+	/* Fill block 1, so the object ends on a block boundary. */
+	CHECK_EQ(rfs_obj_write(o, data + 6000, sizeof(data) - 6000, 6000),
+	    sizeof(data) - 6000);
+	rfs_obj_close(o);
+	CHECK_EQ(open_obj(12, 0, 8, 0, &o), 0);
+	CHECK_EQ(o->size, sizeof(data));
+	rfs_obj_close(o);
+	/* The catalog ahead (truncate grow): the rest reads as zeros. */
+	CHECK_EQ(open_obj(12, 0, 8, 15000, &o), 0);
+	CHECK_EQ(o->size, 15000);
+	memset(buf, 0xee, sizeof(buf));
+	CHECK_EQ(rfs_obj_read(o, buf, sizeof(buf), 0), 15000);
+	CHECK(memcmp(buf, data, sizeof(data)) == 0);
+	CHECK(memcmp(buf + sizeof(data), zero, 15000 - sizeof(data)) == 0);
+	/* Writing in the zero tail keeps both. */
+	CHECK_EQ(rfs_obj_write(o, "z", 1, 14000), 1);
+	rfs_obj_close(o);
+	CHECK_EQ(open_obj(12, 0, 8, 15000, &o), 0);
+	CHECK_EQ(rfs_obj_read(o, buf, sizeof(buf), 0), 15000);
+	CHECK(memcmp(buf, data, sizeof(data)) == 0);
+	CHECK_EQ(buf[14000], 'z');
+	CHECK(memcmp(buf + sizeof(data), zero, 14000 - sizeof(data)) == 0);
+	CHECK(memcmp(buf + 14001, zero, 15000 - 14001) == 0);
+	rfs_obj_close(o);
+	teardown();
+}
+
+TEST(size_from_length)
+{
+	struct rfs_obj *o = NULL;
+	unsigned char junk[RFS_RECORD];
+	uint64_t sz = 1;
+
+	CHECK_EQ(setup(), 0);
+	CHECK_EQ(rfs_obj_create(objdir, 13), 0);
+	memset(junk, 0, sizeof(junk));
+	/* A trailing fragment no longer than the overhead holds no data. */
+	CHECK_EQ(raw_rw(13, 1, junk, RFS_BLOCK_OVERHEAD, 0), 0);
+	CHECK_EQ(rfs_obj_stored_size(objdir, 13, &sz), 0);
+	CHECK_EQ(sz, 0);
+	CHECK_EQ(raw_rw(13, 1, junk, RFS_BLOCK_OVERHEAD + 1, 0), 0);
+	CHECK_EQ(rfs_obj_stored_size(objdir, 13, &sz), 0);
+	CHECK_EQ(sz, 1);
+	CHECK_EQ(raw_rw(13, 1, junk, RFS_RECORD, 0), 0);
+	CHECK_EQ(raw_rw(13, 1, junk, 10, RFS_RECORD), 0);
+	CHECK_EQ(rfs_obj_stored_size(objdir, 13, &sz), 0);
+	CHECK_EQ(sz, RFS_BLOCK);
+	CHECK_EQ(open_obj(13, 0, 9, 0, &o), 0);
+	CHECK_EQ(o->size, RFS_BLOCK);
+	rfs_obj_close(o);
+	teardown();
+}
+
+/* Writes three full blocks and a short fourth to INO. */
+static int
+three_and_a_bit(uint64_t ino, unsigned char fill_key, unsigned char *model)
+{
+	struct rfs_obj *o = NULL;
+	int rc;
+
+	fill(model, 3 * RFS_BLOCK + 500, (unsigned)ino);
+	if ((rc = open_obj(ino, 1, fill_key, 0, &o)) != 0)
+		return rc;
+	rc = rfs_obj_write(o, model, 3 * RFS_BLOCK + 500, 0) ==
+	    3 * RFS_BLOCK + 500 ? 0 : -EIO;
+	rfs_obj_close(o);
+	return rc;
+}
+
+TEST(tampered_record_fails_alone)
+{
+	static unsigned char model[4 * RFS_BLOCK], buf[4 * RFS_BLOCK];
+	struct rfs_obj *o = NULL;
+	unsigned char b;
+
+	CHECK_EQ(setup(), 0);
+	CHECK_EQ(three_and_a_bit(20, 10, model), 0);
+	/* Flip one ciphertext byte of record 1. */
+	CHECK_EQ(raw_rw(20, 0, &b, 1, RFS_RECORD + 1000), 0);
+	b ^= 0x01;
+	CHECK_EQ(raw_rw(20, 1, &b, 1, RFS_RECORD + 1000), 0);
+	CHECK_EQ(open_obj(20, 0, 10, 0, &o), 0);
+	CHECK_EQ(o->size, 3 * RFS_BLOCK + 500);
+	CHECK_EQ(rfs_obj_read(o, buf, RFS_BLOCK, RFS_BLOCK), -EIO);
+	CHECK_EQ(rfs_obj_read(o, buf, 10, RFS_BLOCK + 4000), -EIO);
+	CHECK_EQ(rfs_obj_read(o, buf, RFS_BLOCK, 0), RFS_BLOCK);
+	CHECK(memcmp(buf, model, RFS_BLOCK) == 0);
+	CHECK_EQ(rfs_obj_read(o, buf, RFS_BLOCK, 2 * RFS_BLOCK), RFS_BLOCK);
+	CHECK(memcmp(buf, model + 2 * RFS_BLOCK, RFS_BLOCK) == 0);
+	CHECK_EQ(rfs_obj_read(o, buf, 500, 3 * RFS_BLOCK), 500);
+	CHECK(memcmp(buf, model + 3 * RFS_BLOCK, 500) == 0);
+	/* A read that starts before the bad block stops short at it. */
+	CHECK_EQ(rfs_obj_read(o, buf, 2 * RFS_BLOCK, 100), RFS_BLOCK - 100);
+	CHECK(memcmp(buf, model + 100, RFS_BLOCK - 100) == 0);
+	/* A write that keeps part of the bad block cannot, one that replaces
+	 * it wholly heals it. */
+	CHECK_EQ(rfs_obj_write(o, "x", 1, RFS_BLOCK + 5), -EIO);
+	CHECK_EQ(rfs_obj_write(o, model + RFS_BLOCK, RFS_BLOCK, RFS_BLOCK),
+	    RFS_BLOCK);
+	CHECK_EQ(rfs_obj_read(o, buf, sizeof(buf), 0), 3 * RFS_BLOCK + 500);
+	CHECK(memcmp(buf, model, 3 * RFS_BLOCK + 500) == 0);
+	rfs_obj_close(o);
+	teardown();
+}
+
+TEST(tampered_nonce_and_tag)
+{
+	static unsigned char model[4 * RFS_BLOCK], buf[RFS_BLOCK];
+	static const off_t where[] = { 0, RFS_NONCE_BYTES - 1,
+	    RFS_NONCE_BYTES, RFS_RECORD - 1 };
+	struct rfs_obj *o = NULL;
+	unsigned char b;
+
+	CHECK_EQ(setup(), 0);
+	for (size_t i = 0; i < sizeof(where) / sizeof(where[0]); i++) {
+		CHECK_EQ(three_and_a_bit(21, 11, model), 0);
+		CHECK_EQ(raw_rw(21, 0, &b, 1, where[i]), 0);
+		b ^= 0x80;
+		CHECK_EQ(raw_rw(21, 1, &b, 1, where[i]), 0);
+		CHECK_EQ(open_obj(21, 0, 11, 0, &o), 0);
+		CHECK_EQ(rfs_obj_read(o, buf, 1, 0), -EIO);
+		CHECK_EQ(rfs_obj_read(o, buf, 1, RFS_BLOCK), 1);
+		rfs_obj_close(o);
+	}
+	/* The last, short record too. */
+	CHECK_EQ(three_and_a_bit(21, 11, model), 0);
+	CHECK_EQ(raw_rw(21, 0, &b, 1, 3 * RFS_RECORD + 30), 0);
+	b ^= 0x02;
+	CHECK_EQ(raw_rw(21, 1, &b, 1, 3 * RFS_RECORD + 30), 0);
+	CHECK_EQ(open_obj(21, 0, 11, 0, &o), 0);
+	CHECK_EQ(rfs_obj_read(o, buf, 10, 3 * RFS_BLOCK), -EIO);
+	CHECK_EQ(rfs_obj_read(o, buf, 10, 2 * RFS_BLOCK), 10);
+	rfs_obj_close(o);
+	teardown();
+}
+
+TEST(record_moved_within_file)
+{
+	static unsigned char model[4 * RFS_BLOCK], rec[RFS_RECORD],
+	    buf[RFS_BLOCK];
+	struct rfs_obj *o = NULL;
+
+	CHECK_EQ(setup(), 0);
+	CHECK_EQ(three_and_a_bit(22, 12, model), 0);
+	CHECK_EQ(raw_rw(22, 0, rec, RFS_RECORD, 0), 0);
+	CHECK_EQ(raw_rw(22, 1, rec, RFS_RECORD, RFS_RECORD), 0);
+	CHECK_EQ(open_obj(22, 0, 12, 0, &o), 0);
+	CHECK_EQ(rfs_obj_read(o, buf, RFS_BLOCK, 0), RFS_BLOCK);
+	CHECK(memcmp(buf, model, RFS_BLOCK) == 0);
+	CHECK_EQ(rfs_obj_read(o, buf, RFS_BLOCK, RFS_BLOCK), -EIO);
+	CHECK_EQ(rfs_obj_read(o, buf, RFS_BLOCK, 2 * RFS_BLOCK), RFS_BLOCK);
+	rfs_obj_close(o);
+	/* Swapping two records fails both. */
+	CHECK_EQ(three_and_a_bit(22, 12, model), 0);
+	{
+		static unsigned char r2[RFS_RECORD];
+
+		CHECK_EQ(raw_rw(22, 0, rec, RFS_RECORD, 0), 0);
+		CHECK_EQ(raw_rw(22, 0, r2, RFS_RECORD, 2 * RFS_RECORD), 0);
+		CHECK_EQ(raw_rw(22, 1, r2, RFS_RECORD, 0), 0);
+		CHECK_EQ(raw_rw(22, 1, rec, RFS_RECORD, 2 * RFS_RECORD), 0);
+	}
+	CHECK_EQ(open_obj(22, 0, 12, 0, &o), 0);
+	CHECK_EQ(rfs_obj_read(o, buf, 1, 0), -EIO);
+	CHECK_EQ(rfs_obj_read(o, buf, 1, 2 * RFS_BLOCK), -EIO);
+	CHECK_EQ(rfs_obj_read(o, buf, 1, RFS_BLOCK), 1);
+	rfs_obj_close(o);
+	teardown();
+}
+
+TEST(record_from_other_object)
+{
+	static unsigned char m1[4 * RFS_BLOCK], m2[4 * RFS_BLOCK],
+	    rec[RFS_RECORD], buf[RFS_BLOCK];
+	struct rfs_obj *o = NULL;
+
+	CHECK_EQ(setup(), 0);
+	/* Same file key on purpose: only the ino binding stops the swap. */
+	CHECK_EQ(three_and_a_bit(23, 13, m1), 0);
+	CHECK_EQ(three_and_a_bit(24, 13, m2), 0);
+	CHECK_EQ(raw_rw(24, 0, rec, RFS_RECORD, RFS_RECORD), 0);
+	CHECK_EQ(raw_rw(23, 1, rec, RFS_RECORD, RFS_RECORD), 0);
+	CHECK_EQ(open_obj(23, 0, 13, 0, &o), 0);
+	CHECK_EQ(rfs_obj_read(o, buf, RFS_BLOCK, RFS_BLOCK), -EIO);
+	CHECK_EQ(rfs_obj_read(o, buf, RFS_BLOCK, 0), RFS_BLOCK);
+	CHECK(memcmp(buf, m1, RFS_BLOCK) == 0);
+	rfs_obj_close(o);
+	/* And a whole object copied over another. */
+	CHECK_EQ(three_and_a_bit(23, 13, m1), 0);
+	for (int i = 0; i < 3; i++) {
+		CHECK_EQ(raw_rw(24, 0, rec, RFS_RECORD, i * RFS_RECORD), 0);
+		CHECK_EQ(raw_rw(23, 1, rec, RFS_RECORD, i * RFS_RECORD), 0);
+	}
+	CHECK_EQ(open_obj(23, 0, 13, 0, &o), 0);
+	for (int i = 0; i < 3; i++)
+		CHECK_EQ(rfs_obj_read(o, buf, 1, (uint64_t)i * RFS_BLOCK),
+		    -EIO);
+	rfs_obj_close(o);
+	teardown();
+}
+
+TEST(zero_record_is_hole)
+{
+	static unsigned char model[4 * RFS_BLOCK], rec[RFS_RECORD],
+	    buf[4 * RFS_BLOCK];
+	struct rfs_obj *o = NULL;
+
+	CHECK_EQ(setup(), 0);
+	CHECK_EQ(three_and_a_bit(25, 14, model), 0);
+	memset(rec, 0, sizeof(rec));
+	CHECK_EQ(raw_rw(25, 1, rec, RFS_RECORD, RFS_RECORD), 0);
+	memset(model + RFS_BLOCK, 0, RFS_BLOCK);
+	CHECK_EQ(open_obj(25, 0, 14, 0, &o), 0);
+	memset(buf, 0xcc, sizeof(buf));
+	CHECK_EQ(rfs_obj_read(o, buf, sizeof(buf), 0), 3 * RFS_BLOCK + 500);
+	CHECK(memcmp(buf, model, 3 * RFS_BLOCK + 500) == 0);
+	/* Partially zero is not a hole. */
+	rfs_obj_close(o);
+	CHECK_EQ(raw_rw(25, 1, rec, 100, 2 * RFS_RECORD), 0);
+	CHECK_EQ(open_obj(25, 0, 14, 0, &o), 0);
+	CHECK_EQ(rfs_obj_read(o, buf, 1, 2 * RFS_BLOCK), -EIO);
+	rfs_obj_close(o);
+	teardown();
+}
+
+TEST(torn_tail)
+{
+	static unsigned char model[4 * RFS_BLOCK], buf[RFS_BLOCK];
+	struct rfs_obj *o = NULL;
+	char path[32];
+
+	CHECK_EQ(setup(), 0);
+	CHECK_EQ(three_and_a_bit(26, 15, model), 0);
+	/* The object loses the last 10 bytes of its last record, while the
+	 * catalog still knows the full size. */
+	rfs_obj_path(26, path, sizeof(path));
+	{
+		int fd = openat(objdir, path, O_WRONLY);
+
+		CHECK(fd >= 0);
+		CHECK_EQ(ftruncate(fd, 3 * RFS_RECORD + 500 +
+		    RFS_BLOCK_OVERHEAD - 10), 0);
+		close(fd);
+	}
+	CHECK_EQ(open_obj(26, 0, 15, 3 * RFS_BLOCK + 500, &o), 0);
+	CHECK_EQ(o->size, 3 * RFS_BLOCK + 500);
+	CHECK_EQ(rfs_obj_read(o, buf, 10, 3 * RFS_BLOCK), -EIO);
+	CHECK_EQ(rfs_obj_read(o, buf, 10, 2 * RFS_BLOCK), 10);
+	rfs_obj_close(o);
+	teardown();
+}
+
+TEST(write_overflow)
+{
+	struct rfs_obj *o = NULL;
+
+	CHECK_EQ(setup(), 0);
+	CHECK_EQ(open_obj(27, 1, 16, 0, &o), 0);
+	CHECK_EQ(rfs_obj_write(o, "ab", 2, UINT64_MAX), -EFBIG);
+	CHECK_EQ(rfs_obj_write(o, "ab", 2, UINT64_MAX - 1), -EFBIG);
+	CHECK_EQ(o->size, 0);
+	rfs_obj_close(o);
+	teardown();
+}
+
+TEST(shred)
+{
+	static unsigned char model[4 * RFS_BLOCK];
+	struct rfs_obj *o = NULL;
+	uint64_t sz = 1;
+
+	CHECK_EQ(setup(), 0);
+	CHECK_EQ(three_and_a_bit(28, 17, model), 0);
+	CHECK(file_len(28) > 0);
+	CHECK_EQ(rfs_obj_shred(objdir, 28, 2), 0);
+	CHECK_EQ(file_len(28), -1);
+	CHECK_EQ(rfs_obj_stored_size(objdir, 28, &sz), 0);
+	CHECK_EQ(sz, 0);
+	CHECK_EQ(open_obj(28, 0, 17, 0, &o), -ENOENT);
+	/* Missing is fine; zero passes just unlinks. */
+	CHECK_EQ(rfs_obj_shred(objdir, 28, 1), 0);
+	CHECK_EQ(three_and_a_bit(28, 17, model), 0);
+	CHECK_EQ(rfs_obj_shred(objdir, 28, 0), 0);
+	CHECK_EQ(file_len(28), -1);
+	CHECK_EQ(rfs_obj_create(objdir, 28), 0);
+	CHECK_EQ(rfs_obj_shred(objdir, 28, 3), 0);
+	CHECK_EQ(file_len(28), -1);
+	teardown();
+}
+
+int
+main(void)
+{
+	if (rfs_crypto_init() != 0)
+		return 1;
+	RUN_TESTS("object",
+	    CASE(path),
+	    CASE(create_open_empty),
+	    CASE(write_read_simple),
+	    CASE(hole_past_eof),
+	    CASE(block_boundaries),
+	    CASE(truncate_grow_shrink),
+	    CASE(random_model),
+	    CASE(size_is_max_of_catalog_and_object),
+	    CASE(size_from_length),
+	    CASE(tampered_record_fails_alone),
+	    CASE(tampered_nonce_and_tag),
+	    CASE(record_moved_within_file),
+	    CASE(record_from_other_object),
+	    CASE(zero_record_is_hole),
+	    CASE(torn_tail),
+	    CASE(write_overflow),
+	    CASE(shred));
+}
