@@ -91,3 +91,5 @@ clean:
 	rm -rf build build-san
 
 .PHONY: all tests unit replay check check-san bench fuzz clean
+
+include mk/install.mk

@@ -62,7 +62,7 @@ collect_due(void *ctx, const struct rfs_attr *a)
 		    (c->cls != NULL && strcmp(c->cls, a->class) != 0))
 			return 0;
 	} else if (!rfs_retention_due(c->pol, a,
-	    rfs_fs_event_for_locked(c->fs, a->ino), c->now)) {
+	    rfs_fs_event_of_locked(c->fs, a), c->now)) {
 		return 0;
 	}
 	if ((n = realloc(c->ino, (c->n + 1) * sizeof(*n))) == NULL)
@@ -195,7 +195,7 @@ rfs_admin_sweep(struct rfs_fs *fs, int confirm_clock,
 	/* A wall clock that ran ahead of the monotonic clock by more than
 	 * the bound is not trusted to destroy anything. */
 	if (last_mono != 0 && (wall - last_wall) - (mono - last_mono) >
-	    pol->clock_jump * RFS_NSEC) {
+	    rfs_secs_to_ns(pol->clock_jump)) {
 		rfs_err("clock jumped forward by %" PRId64 " s; files are"
 		    " hidden but nothing is shredded until an admin runs"
 		    " 'retentionctl shred --confirm-clock'",
@@ -219,8 +219,10 @@ rfs_admin_sweep(struct rfs_fs *fs, int confirm_clock,
 		sweep_keys(fs, pol, c.now, st);
 	}
 	rfs_fs_lock(fs);
-	(void)rfs_audit_prune(s, c.now - (pol->audit_retention == RFS_FOREVER ?
-	    c.now : pol->audit_retention * RFS_NSEC));
+	if (pol->audit_retention != RFS_FOREVER &&
+	    rfs_secs_to_ns(pol->audit_retention) < c.now)
+		(void)rfs_audit_prune(s, c.now -
+		    rfs_secs_to_ns(pol->audit_retention));
 	st->duration = rfs_fs_now(fs) - st->started;
 	(void)rfs_cat_meta_set(s->cat, "clock_hwm", rfs_fs_now(fs));
 	(void)rfs_cat_meta_set(s->cat, "last_sweep", st->started);
@@ -310,7 +312,7 @@ trash_row(void *ctx, const struct rfs_attr *a)
 		snprintf(path, sizeof(path), "?");
 	fmt_time(a->del_time, del, sizeof(del));
 	fmt_time(a->hold ? INT64_MAX : rfs_retention_deadline(t->pol, a,
-	    rfs_fs_event_for_locked(t->fs, a->ino)), purge, sizeof(purge));
+	    rfs_fs_event_of_locked(t->fs, a)), purge, sizeof(purge));
 	if (t->json) {
 		fprintf(t->out, "%s{\"id\":%" PRIu64 ",\"path\":", t->n ? "," :
 		    "", a->ino);
@@ -410,7 +412,8 @@ cmd_trash_empty(struct rfs_fs *fs, uid_t uid, int argc, char **argv,
 			rfs_policy_unref(pol);
 			return 2;
 		}
-		c.older_than = c.now - d * RFS_NSEC;
+		c.older_than = rfs_secs_to_ns(d) > c.now ? INT64_MIN :
+		    c.now - rfs_secs_to_ns(d);
 	}
 	pthread_mutex_lock(&sweep_lock);
 	sweep_state(fs, &c, RFS_TRASH, "purge", (uint32_t)uid,
@@ -471,7 +474,7 @@ status_row(void *ctx, const struct rfs_attr *a)
 	if (!S_ISREG(a->mode))
 		return 0;
 	d = a->hold ? INT64_MAX : rfs_retention_deadline(s->pol, a,
-	    rfs_fs_event_for_locked(s->fs, a->ino));
+	    rfs_fs_event_of_locked(s->fs, a));
 	c = cstat_of(s, a->class);
 	if (a->state == RFS_TRASH) {
 		s->trash_files++;
@@ -842,7 +845,8 @@ event_row(void *ctx, const struct rfs_event *e)
 
 struct efind {
 	uint64_t ino;
-	int64_t id;
+	int64_t ids[64];
+	int n;
 };
 
 static int
@@ -850,9 +854,23 @@ event_find(void *ctx, const struct rfs_event *e)
 {
 	struct efind *f = ctx;
 
-	if (e->ino == f->ino)
-		f->id = e->id;
+	if (e->ino == f->ino && f->n < 64)
+		f->ids[f->n++] = e->id;
 	return 0;
+}
+
+/* Removes every event on INO; -ENOENT when there was none. */
+static int
+event_remove(struct rfs_store *s, uint64_t ino)
+{
+	struct efind f = { .ino = ino };
+	int rc = rfs_cat_event_each(s->cat, event_find, &f);
+
+	if (rc == 0 && f.n == 0)
+		rc = -ENOENT;
+	for (int i = 0; rc == 0 && i < f.n; i++)
+		rc = rfs_cat_event_delete(s->cat, f.ids[i]);
+	return rc;
 }
 
 static int
@@ -901,7 +919,11 @@ cmd_event(struct rfs_fs *fs, uid_t uid, int argc, char **argv, FILE *out)
 			fprintf(out, "retentionctl: bad time %s\n", at);
 			return 2;
 		}
-		if (reason != NULL)
+		/* One event per path: setting it again moves it. */
+		rc = event_remove(s, ino);
+		if (rc == -ENOENT)
+			rc = 0;
+		if (rc == 0 && reason != NULL)
 			rc = rfs_seal(s->k_name, "event", 5, reason,
 			    strlen(reason), &e.reason, &e.reasonlen);
 		if (rc == 0)
@@ -911,13 +933,7 @@ cmd_event(struct rfs_fs *fs, uid_t uid, int argc, char **argv, FILE *out)
 			rc = rfs_audit(s, now, "event-set", ino, "",
 			    (uint32_t)uid, NULL);
 	} else if (rc == 0) {
-		struct efind f = { .ino = ino };
-
-		rc = rfs_cat_event_each(s->cat, event_find, &f);
-		if (rc == 0 && f.id == 0)
-			rc = -ENOENT;
-		if (rc == 0)
-			rc = rfs_cat_event_delete(s->cat, f.id);
+		rc = event_remove(s, ino);
 		if (rc == 0)
 			rc = rfs_audit(s, now, "event-clear", ino, "",
 			    (uint32_t)uid, NULL);

@@ -58,9 +58,15 @@ rfs_clock_now(struct rfs_clock *c)
 int64_t
 rfs_time_add(int64_t t, int64_t secs)
 {
-	if (secs == RFS_FOREVER || secs > (INT64_MAX - t) / RFS_NSEC)
+	/* Durations are never negative (the policy parser refuses them). */
+	int64_t d;
+
+	if (secs == RFS_FOREVER || secs > INT64_MAX / RFS_NSEC)
 		return INT64_MAX;
-	return t + secs * RFS_NSEC;
+	d = secs * RFS_NSEC;
+	if (t > 0 && d > INT64_MAX - t)
+		return INT64_MAX;
+	return t + d;
 }
 
 void
@@ -92,7 +98,8 @@ rfs_time_parse(const char *s, int64_t *ns)
 	if (s[0] == '@') {
 		long long v = strtoll(s + 1, &e, 10);
 
-		if (e == s + 1 || *e != '\0' || v < 0)
+		if (e == s + 1 || *e != '\0' || v < 0 ||
+		    v > INT64_MAX / RFS_NSEC)
 			return -EINVAL;
 		*ns = (int64_t)v * RFS_NSEC;
 		return 0;
@@ -102,6 +109,21 @@ rfs_time_parse(const char *s, int64_t *ns)
 	if (end == NULL || (strcmp(end, "Z") != 0 && strcmp(end, "") != 0 &&
 	    strcmp(end, "+00:00") != 0))
 		return -EINVAL;
-	*ns = (int64_t)timegm(&tm) * RFS_NSEC;
+	{
+		time_t t = timegm(&tm);
+
+		/* ns since the epoch must fit in 64 bits (until 2262). */
+		if (t == (time_t)-1 || t < 0 || t > INT64_MAX / RFS_NSEC)
+			return -EINVAL;
+		*ns = (int64_t)t * RFS_NSEC;
+	}
 	return 0;
+}
+
+int64_t
+rfs_secs_to_ns(int64_t secs)
+{
+	if (secs == RFS_FOREVER || secs > INT64_MAX / RFS_NSEC)
+		return INT64_MAX;
+	return secs * RFS_NSEC;
 }

@@ -154,14 +154,9 @@ serve(struct rfs_control *c, int fd)
 	out = open_memstream(&outbuf, &outlen);
 	if (out == NULL)
 		goto done;
-	if (!allowed(&cr)) {
-		fprintf(out, "retentionctl: permission denied: only root%s may"
-		    " administer this mount\n", getenv("RFS_ADMIN_GROUP") ?
-		    " and the admin group" : "");
-		code = 1;
-		goto reply;
-	}
-	/* The client half-closes after its request; 10 s to send it. */
+	/* Read the whole request first, even from a peer that will be
+	 * refused: replying and closing early would reset its connection.
+	 * The client half-closes after its request; 10 s to send it. */
 	while (len < RFS_CONTROL_MAX) {
 		if (poll(&p, 1, 10000) <= 0)
 			break;
@@ -169,6 +164,13 @@ serve(struct rfs_control *c, int fd)
 		if (n <= 0)
 			break;
 		len += (size_t)n;
+	}
+	if (!allowed(&cr)) {
+		fprintf(out, "retentionctl: permission denied: only root%s may"
+		    " administer this mount\n", getenv("RFS_ADMIN_GROUP") ?
+		    " and the admin group" : "");
+		code = 1;
+		goto reply;
 	}
 	if (rfs_control_parse(buf, len, &argc, argv) != 0) {
 		fprintf(out, "retentionctl: malformed request\n");
@@ -180,7 +182,7 @@ reply:
 	fprintf(out, "\nRFS-EXIT %d\n", code);
 	fclose(out);
 	for (size_t off = 0; off < outlen; ) {
-		n = write(fd, outbuf + off, outlen - off);
+		n = send(fd, outbuf + off, outlen - off, MSG_NOSIGNAL);
 		if (n <= 0)
 			break;
 		off += (size_t)n;

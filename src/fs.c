@@ -187,6 +187,27 @@ event_for(struct rfs_fs *fs, uint64_t ino)
 	return best;
 }
 
+/*
+ * The event deadline of A: a trashed file has no directory entry, so the
+ * directory it was deleted from stands in for its path (deleting a file
+ * must not let it outlive its event deadline in the trash).
+ */
+static int64_t
+event_of(struct rfs_fs *fs, const struct rfs_attr *a)
+{
+	int64_t own, dir;
+
+	if (fs->nevents == 0)
+		return RFS_NO_EVENT;
+	if (a->state != RFS_TRASH || a->del_parent == 0)
+		return event_for(fs, a->ino);
+	own = event_on(fs, a->ino);
+	dir = event_for(fs, a->del_parent);
+	if (own == RFS_NO_EVENT)
+		return dir;
+	return dir == RFS_NO_EVENT || own < dir ? own : dir;
+}
+
 /* ---- inode table ----------------------------------------------------- */
 
 static size_t
@@ -317,6 +338,17 @@ ts_of(int64_t ns, struct timespec *ts)
 	ts->tv_nsec = (long)(ns % RFS_NSEC);
 }
 
+/* A timespec in ns, clamped to what 64-bit ns can hold (1677..2262). */
+static int64_t
+ns_of(const struct timespec *ts)
+{
+	if (ts->tv_sec >= INT64_MAX / RFS_NSEC)
+		return INT64_MAX - RFS_NSEC;
+	if (ts->tv_sec <= INT64_MIN / RFS_NSEC)
+		return INT64_MIN + RFS_NSEC;
+	return (int64_t)ts->tv_sec * RFS_NSEC + ts->tv_nsec;
+}
+
 static void
 stat_of(const struct rfs_attr *a, struct stat *st)
 {
@@ -344,7 +376,7 @@ timeout_of(struct rfs_fs *fs, const struct rfs_attr *a, int64_t now)
 
 	if (a->hold || !S_ISREG(a->mode))
 		return MAX_TIMEOUT;
-	d = rfs_retention_deadline(fs->pol, a, event_for(fs, a->ino));
+	d = rfs_retention_deadline(fs->pol, a, event_of(fs, a));
 	if (d == INT64_MAX)
 		return MAX_TIMEOUT;
 	t = (double)(d - now) / 1e9;
@@ -361,7 +393,7 @@ visible(struct rfs_fs *fs, const struct rfs_attr *a, int64_t now)
 		return !S_ISREG(a->mode) || a->has_key;
 	if (!S_ISREG(a->mode))
 		return 1;
-	return rfs_retention_visible(fs->pol, a, event_for(fs, a->ino), now);
+	return rfs_retention_visible(fs->pol, a, event_of(fs, a), now);
 }
 
 static void
@@ -1275,16 +1307,13 @@ rfs_fs_setattr(struct rfs_fs *fs, const struct rfs_ctx *ctx, uint64_t ino,
 	if (mask & RFS_SET_ATIME_NOW)
 		in->a.atime = now;
 	else if (mask & RFS_SET_ATIME)
-		in->a.atime = (int64_t)s->st_atim.tv_sec * RFS_NSEC +
-		    s->st_atim.tv_nsec;
+		in->a.atime = ns_of(&s->st_atim);
 	if (mask & RFS_SET_MTIME_NOW)
 		in->a.mtime = now;
 	else if (mask & RFS_SET_MTIME)
-		in->a.mtime = (int64_t)s->st_mtim.tv_sec * RFS_NSEC +
-		    s->st_mtim.tv_nsec;
+		in->a.mtime = ns_of(&s->st_mtim);
 	if (mask & RFS_SET_CTIME)
-		in->a.ctime = (int64_t)s->st_ctim.tv_sec * RFS_NSEC +
-		    s->st_ctim.tv_nsec;
+		in->a.ctime = ns_of(&s->st_ctim);
 	else
 		in->a.ctime = now;
 	rc = rfs_cat_inode_put(fs->st->cat, &in->a);
@@ -1933,13 +1962,13 @@ retention_get(struct rfs_fs *fs, struct inode *in, const char *attr,
 		rfs_time_format(in->a.created, buf, sizeof(buf));
 	else if (strcmp(attr, "expires") == 0) {
 		d = rfs_retention_deadline(fs->pol, &in->a,
-		    event_for(fs, in->ino));
+		    event_of(fs, &in->a));
 		rfs_time_format(in->a.hold ? INT64_MAX : d, buf, sizeof(buf));
 	} else if (strcmp(attr, "hold") == 0)
 		snprintf(buf, sizeof(buf), "%d", in->a.hold ? 1 : 0);
 	else if (strcmp(attr, "expired") == 0 && fs->recover)
 		snprintf(buf, sizeof(buf), "%d", rfs_retention_visible(fs->pol,
-		    &in->a, event_for(fs, in->ino), now_of(fs)) ? 0 : 1);
+		    &in->a, event_of(fs, &in->a), now_of(fs)) ? 0 : 1);
 	else
 		return -ENODATA;
 	if (!S_ISREG(in->a.mode))
@@ -1952,9 +1981,15 @@ retention_get(struct rfs_fs *fs, struct inode *in, const char *attr,
 	return (ssize_t)strlen(buf);
 }
 
-/* Re-wraps IN's file key under the window key of class CLS. */
+/*
+ * Re-wraps IN's file key under the window key of (CLS, window of CREATED)
+ * and records both in the catalog, with audit record OP.  Used when a
+ * writer picks a class (CLS changes) and by import (CREATED changes).
+ * Caller holds meta.
+ */
 static int
-change_class(struct rfs_fs *fs, struct inode *in, const char *cls, int64_t now)
+retag(struct rfs_fs *fs, struct inode *in, const char *cls, int64_t created,
+    const char *op, uint32_t uid, int64_t now)
 {
 	struct rfs_attr a = in->a;
 	struct rfs_key *fk = NULL, *win = NULL;
@@ -1963,6 +1998,8 @@ change_class(struct rfs_fs *fs, struct inode *in, const char *cls, int64_t now)
 	if ((rc = file_key(fs, &in->a, &fk)) != 0)
 		return rc;
 	snprintf(a.class, sizeof(a.class), "%s", cls);
+	a.created = created;
+	a.period = rfs_retention_period(fs->pol, created);
 	if ((win = rfs_key_new()) == NULL) {
 		rc = -ENOMEM;
 		goto out;
@@ -1979,8 +2016,8 @@ change_class(struct rfs_fs *fs, struct inode *in, const char *cls, int64_t now)
 	if (rc == 0)
 		rc = rfs_cat_inode_put(fs->st->cat, &a);
 	if (rc == 0)
-		rc = rfs_audit(fs->st, now, "class", a.ino, a.class, a.uid,
-		    in->a.class);
+		rc = rfs_audit(fs->st, now, op, a.ino, a.class, uid,
+		    strcmp(in->a.class, a.class) ? in->a.class : NULL);
 	if ((rc = finish_tx(fs, rc)) == 0)
 		in->a = a;
 out:
@@ -2008,7 +2045,7 @@ retention_set(struct rfs_fs *fs, const struct rfs_ctx *ctx, struct inode *in,
 			return -EPERM;
 		if (strcmp(v, in->a.class) == 0)
 			return 0;
-		return change_class(fs, in, v, now);
+		return retag(fs, in, v, in->a.created, "class", ctx->uid, now);
 	}
 	if (strcmp(attr, "hold") == 0) {
 		int hold;
@@ -2251,6 +2288,12 @@ rfs_fs_event_for_locked(struct rfs_fs *fs, uint64_t ino)
 	return event_for(fs, ino);
 }
 
+int64_t
+rfs_fs_event_of_locked(struct rfs_fs *fs, const struct rfs_attr *a)
+{
+	return event_of(fs, a);
+}
+
 int
 rfs_fs_events_reload_locked(struct rfs_fs *fs)
 {
@@ -2270,10 +2313,53 @@ rfs_fs_policy_locked(struct rfs_fs *fs)
  * sweep).  Then the object is overwritten and unlinked.  An open file is
  * left alone (-EBUSY): it is destroyed after its last release.
  */
+struct inval_list {
+	struct { uint64_t parent; char *name; } *e;
+	size_t n;
+};
+
+static void
+inval_add(struct inval_list *l, uint64_t parent, char *name)
+{
+	void *n;
+
+	if (name == NULL)
+		return;
+	n = realloc(l->e, (l->n + 1) * sizeof(*l->e));
+	if (n == NULL) {
+		free(name);
+		return;
+	}
+	l->e = n;
+	l->e[l->n].parent = parent;
+	l->e[l->n].name = name;
+	l->n++;
+}
+
+/*
+ * Tells the kernel to drop the names.  Never call with meta held: the
+ * kernel takes the parent directory's lock, which a lookup waiting for
+ * meta may hold.
+ */
+static void
+inval_flush(struct rfs_fs *fs, struct inval_list *l)
+{
+	for (size_t i = 0; i < l->n; i++) {
+		if (fs->inval != NULL)
+			fs->inval(fs->inval_ctx, l->e[i].parent, l->e[i].name,
+			    strlen(l->e[i].name));
+		free(l->e[i].name);
+	}
+	free(l->e);
+	l->e = NULL;
+	l->n = 0;
+}
+
 int
 rfs_fs_destroy(struct rfs_fs *fs, uint64_t ino, const char *op, uint32_t uid,
     int passes)
 {
+	struct inval_list names = { 0 };
 	struct inode *in;
 	unsigned char *blob;
 	size_t len;
@@ -2303,10 +2389,7 @@ rfs_fs_destroy(struct rfs_fs *fs, uint64_t ino, const char *op, uint32_t uid,
 				break;
 			name_hash(fs, parent, name, h);
 			rc = rfs_cat_dirent_delete(fs->st->cat, parent, h);
-			if (rc == 0 && fs->inval != NULL)
-				fs->inval(fs->inval_ctx, parent, name,
-				    strlen(name));
-			free(name);
+			inval_add(&names, parent, name);
 		}
 		if (rc == 0)
 			rc = rfs_cat_xattr_delete_all(fs->st->cat, ino);
@@ -2325,6 +2408,7 @@ rfs_fs_destroy(struct rfs_fs *fs, uint64_t ino, const char *op, uint32_t uid,
 	}
 	iput_maybe(fs, in);
 	pthread_mutex_unlock(&fs->meta);
+	inval_flush(fs, &names);
 	if (rc == 0)
 		rc = rfs_obj_shred(fs->st->objfd, ino, passes);
 	return rc;
@@ -2391,6 +2475,7 @@ rfs_fs_restore(struct rfs_fs *fs, uint64_t ino, const char *to, int force,
 	char path[PATH_MAX], dirpart[PATH_MAX];
 	const char *base;
 	unsigned char h[RFS_HASH_BYTES];
+	struct inval_list names = { 0 };
 	struct rfs_ctx ctx = { uid, 0, 0 };
 	struct inode *in = NULL, *dir = NULL, *old = NULL;
 	uint64_t dino;
@@ -2467,13 +2552,14 @@ rfs_fs_restore(struct rfs_fs *fs, uint64_t ino, const char *to, int force,
 	} else {
 		snprintf(restored, restoredlen, "%s%s%s", dirpart,
 		    dirpart[0] ? "/" : "", base);
-		if (fs->inval != NULL)
-			fs->inval(fs->inval_ctx, dino, base, strlen(base));
+		/* The kernel may still cache a replaced file under the name. */
+		inval_add(&names, dino, strdup(base));
 	}
 out:
 	if (in != NULL)
 		iput_maybe(fs, in);
 	pthread_mutex_unlock(&fs->meta);
+	inval_flush(fs, &names);
 	return rc;
 }
 
@@ -2483,4 +2569,28 @@ rfs_fs_is_open(struct rfs_fs *fs, uint64_t ino)
 	struct inode *in = itab_find(fs, ino);
 
 	return in != NULL && in->nopen > 0;
+}
+
+int
+rfs_fs_set_created(struct rfs_fs *fs, uint64_t ino, int64_t created,
+    uint32_t uid)
+{
+	struct inode *in = NULL;
+	int64_t now = now_of(fs);
+	int rc;
+
+	if (created > now || created < 0)
+		return -EINVAL;
+	pthread_mutex_lock(&fs->meta);
+	if ((rc = iget(fs, ino, &in)) != 0) {
+		pthread_mutex_unlock(&fs->meta);
+		return rc;
+	}
+	if (!S_ISREG(in->a.mode) || in->a.state != RFS_LIVE)
+		rc = -EINVAL;
+	else
+		rc = retag(fs, in, in->a.class, created, "import", uid, now);
+	iput_maybe(fs, in);
+	pthread_mutex_unlock(&fs->meta);
+	return rc;
 }

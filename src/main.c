@@ -82,6 +82,16 @@ opt_proc(void *data, const char *arg, int key, struct fuse_args *out)
 	case KEY_RO:
 		o->ro = 1;
 		return 1;            /* and the kernel mounts read-only */
+	case FUSE_OPT_KEY_OPT:
+		/* fstab and systemd options meant for mount(8), not FUSE. */
+		if (strncmp(arg, "x-", 2) == 0 || strcmp(arg, "nofail") == 0 ||
+		    strcmp(arg, "_netdev") == 0 || strcmp(arg, "auto") == 0 ||
+		    strcmp(arg, "noauto") == 0 || strcmp(arg, "user") == 0 ||
+		    strcmp(arg, "users") == 0 || strcmp(arg, "nouser") == 0 ||
+		    strcmp(arg, "defaults") == 0 ||
+		    strncmp(arg, "comment=", 8) == 0)
+			return 0;
+		return 1;
 	default:
 		return 1;
 	}
@@ -190,17 +200,20 @@ main(int argc, char **argv)
 		return 2;
 	if (o.help) {
 		usage();
-		return 0;
+		rc = 0;
+		goto out;
 	}
 	if (o.version) {
 		printf("retentionfs %s (libfuse %s)\n", RFS_VERSION,
 		    fuse_pkgversion());
-		return 0;
+		rc = 0;
+		goto out;
 	}
 	if (o.backing == NULL || o.mountpoint == NULL) {
 		fprintf(stderr, "usage: retentionfs BACKING MOUNTPOINT -o"
 		    " keyfile=KEY [-f]  (see --help)\n");
-		return 2;
+		rc = 2;
+		goto out;
 	}
 	rfs_log_set_debug(o.debug);
 	if (o.keyfile == NULL && o.passfile == NULL &&

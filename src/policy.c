@@ -110,7 +110,7 @@ struct parser {
 	size_t			 len;
 	size_t			 pos;
 	int			 line;		/* last line given to inih */
-	int			 kv_line;	/* ... and it should reach handler */
+	int			 kv_line;	/* ... and is key = value */
 	int			 handled;	/* ... and it did */
 	enum section		 sec;
 	int			 cls;		/* when sec == SEC_CLASS */
@@ -630,7 +630,8 @@ global_key(struct parser *ps, const char *key, const char *value)
 	int i;
 
 	for (i = 0; i < G_NKEYS; i++)
-		if (globals[i].sec == ps->sec && strcmp(globals[i].key, key) == 0)
+		if (globals[i].sec == ps->sec &&
+		    strcmp(globals[i].key, key) == 0)
 			break;
 	if (i == G_NKEYS) {
 		report(ps, ps->line, 0, "unknown key '%s'",
@@ -986,11 +987,12 @@ glob_class(const char *name, size_t n, unsigned char c)
 		const char	*name;
 		int		(*fn)(int);
 	} classes[] = {
-		{ "alnum", isalnum }, { "alpha", isalpha }, { "blank", isblank },
-		{ "cntrl", iscntrl }, { "digit", isdigit }, { "graph", isgraph },
-		{ "lower", islower }, { "print", isprint }, { "punct", ispunct },
-		{ "space", isspace }, { "upper", isupper },
-		{ "xdigit", isxdigit },
+		{ "alnum", isalnum }, { "alpha", isalpha },
+		{ "blank", isblank }, { "cntrl", iscntrl },
+		{ "digit", isdigit }, { "graph", isgraph },
+		{ "lower", islower }, { "print", isprint },
+		{ "punct", ispunct }, { "space", isspace },
+		{ "upper", isupper }, { "xdigit", isxdigit },
 	};
 	size_t i;
 
@@ -1005,13 +1007,14 @@ glob_class(const char *name, size_t n, unsigned char c)
  * "[:name:]", "[.c.]" or "[=c=]" at P inside a bracket expression.
  * Returns 1 if C is in it, 0 if not, -1 if it is not one of those after
  * all (then '[' is an ordinary member), -2 for an unknown class name or
- * a bad "[.", which make the whole pattern invalid; *LEN is its length.  These rules
- * are glibc fnmatch's.
+ * a bad "[.", which make the whole pattern invalid; *LEN is its length.
+ * These rules are glibc fnmatch's.
  */
 static int
 glob_bracket_class(const char *p, size_t n, unsigned char c, size_t *len)
 {
 	size_t j;
+	int r;
 
 	if (p[1] == ':') {
 		for (j = 2; j + 1 < n; j++) {
@@ -1023,8 +1026,8 @@ glob_bracket_class(const char *p, size_t n, unsigned char c, size_t *len)
 		if (j + 1 >= n)
 			return -1;
 		*len = j + 2;
-		return glob_class(p + 2, j - 2, c) < 0 ? -2 :
-		    glob_class(p + 2, j - 2, c);
+		r = glob_class(p + 2, j - 2, c);
+		return r < 0 ? -2 : r;
 	}
 	/* Collating symbols and classes: only single bytes exist in C. */
 	if (n >= 5 && p[3] == p[1] && p[4] == ']') {
@@ -1098,7 +1101,7 @@ glob_token(const char *p, size_t n, unsigned char c, size_t *len)
 		return 1;
 	case '\\':
 		if (n < 2)
-			return 0;	/* fnmatch: a dangling escape never matches */
+			return 0;	/* as in fnmatch: never matches */
 		*len = 2;
 		return (unsigned char)p[1] == c;
 	case '[':

@@ -30,6 +30,8 @@ int64_t rfs_clock_now(struct rfs_clock *c);
 
 /* Saturating ns arithmetic for deadlines. */
 int64_t rfs_time_add(int64_t t, int64_t secs);
+/* SECS in ns, saturating at INT64_MAX (forever). */
+int64_t rfs_secs_to_ns(int64_t secs);
 /* RFC 3339 UTC ("2026-11-24T13:09:50Z") of a ns time into BUF. */
 void rfs_time_format(int64_t ns, char *buf, size_t len);
 /* Parses RFC 3339 UTC, "now", or "@EPOCHSECONDS"; 0 or -EINVAL. */

@@ -151,6 +151,8 @@ void rfs_fs_set_recover(struct rfs_fs *fs, int on);
 void rfs_fs_lock(struct rfs_fs *fs);
 void rfs_fs_unlock(struct rfs_fs *fs);
 int64_t rfs_fs_event_for_locked(struct rfs_fs *fs, uint64_t ino);
+/* The event deadline that applies to A (trashed files: where they were). */
+int64_t rfs_fs_event_of_locked(struct rfs_fs *fs, const struct rfs_attr *a);
 int rfs_fs_events_reload_locked(struct rfs_fs *fs);
 const struct rfs_policy *rfs_fs_policy_locked(struct rfs_fs *fs);
 int rfs_fs_is_open(struct rfs_fs *fs, uint64_t ino);   /* meta held */
@@ -162,5 +164,9 @@ int rfs_fs_trash_path(struct rfs_fs *fs, uint64_t ino, char *buf, size_t len);
 /* Puts trashed INO back at TO (or where it was), making parents. */
 int rfs_fs_restore(struct rfs_fs *fs, uint64_t ino, const char *to, int force,
     uint32_t uid, char *restored, size_t restoredlen);
+/* Import: sets a file's trusted creation time to CREATED (not in the
+ * future), re-wrapping its key for that window; audited as "import". */
+int rfs_fs_set_created(struct rfs_fs *fs, uint64_t ino, int64_t created,
+    uint32_t uid);
 
 #endif

@@ -22,10 +22,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -155,6 +157,8 @@ do_write(const char *path, unsigned nproc, size_t len, unsigned long long bytes,
 			return 2;
 		}
 		if (pids[w] == 0) {
+			/* Do not outlive an interrupted run. */
+			prctl(PR_SET_PDEATHSIG, SIGKILL);
 			close(ready[0]);
 			close(go[1]);
 			_exit(writer(path, w, len, nlines, fsync_every,

@@ -150,8 +150,11 @@ CUR_T='' CUR_MNT='' CUR_DIR='' CUR_PID='' CUR_LOG='' CUR_OPTS=''
 cleanup() {
 	local p m
 	trap - EXIT INT TERM
-	for p in "${BGPIDS[@]}"; do
+	for p in $DRVPID "${BGPIDS[@]}"; do
 		kill "$p" 2>/dev/null
+	done
+	for p in $DRVPID "${BGPIDS[@]}"; do
+		wait_until 15 not_alive "$p" || kill -9 "$p" 2>/dev/null
 	done
 	[[ -n $CUR_MNT ]] && tgt_umount quiet
 	# Anything still mounted under WORK (should not happen): lazy unmount.
@@ -174,8 +177,23 @@ now() { "$BIN/timeit" now; }
 kv() { awk -v k="$1" '{ for (i = 1; i <= NF; i++) { n = index($i, "=");
 	if (n && substr($i, 1, n - 1) == k) { print substr($i, n + 1); exit } } }' <<<"$2"; }
 fdiv() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.6g", a / b; else print "" }'; }
-# run CMD...: a driver under the command time limit; stdout captured by caller.
-run() { timeout -k 10 "$CMD_TIMEOUT" "$@"; }
+# drv VAR CMD...: runs a driver under the time limit, its output (stdout and
+# stderr) into VAR.  In the background and waited for, so that INT/TERM
+# reach the trap at once; timeout(1) then takes the driver's whole process
+# group down.
+DRVPID=''
+drv() {
+	local __var=$1 rc
+	shift
+	timeout -k 10 "$CMD_TIMEOUT" "$@" > "$WORK/drv.out" 2>&1 < /dev/null &
+	DRVPID=$!
+	wait "$DRVPID"
+	rc=$?
+	DRVPID=''
+	printf -v "$__var" '%s' "$(< "$WORK/drv.out")"
+	(( rc == 124 )) && printf -v "$__var" '%s' "timed out after ${CMD_TIMEOUT}s: ${!__var}"
+	return $rc
+}
 
 REP=0
 rec() { printf '%s\t%s\t%s\t%s\n' "$REP" "$1" "$CUR_T" "$2" >> "$RES"; }
@@ -345,9 +363,9 @@ tgt_destroy() {
 append_common() {   # FIG PROCS LINE MB FSYNC_EVERY
 	local f=$CUR_MNT/log/app.log out v bytes=$(( $4 * 1048576 ))
 	mkdir -p "$CUR_MNT/log" || { fail "mkdir"; return 1; }
-	out=$(run "$BIN/appendbench" write "$f" "$2" "$3" "$bytes" "$5") ||
+	drv out "$BIN/appendbench" write "$f" "$2" "$3" "$bytes" "$5" ||
 		{ fail "appendbench write: $out"; return 1; }
-	v=$(run "$BIN/appendbench" verify "$f" "$2" "$3" "$bytes")
+	drv v "$BIN/appendbench" verify "$f" "$2" "$3" "$bytes"
 	if [[ $(kv verify "$v") != ok ]]; then
 		rec "$1.mbps" FAIL
 		fail "content check: $v"
@@ -361,7 +379,7 @@ wl_append_fsync() { append_common append_fsync "$APPEND_PROCS" "$APPEND_LINE" "$
 
 wl_seqwrite() {
 	local f=$CUR_MNT/seq.dat out
-	out=$(run "$BIN/seqbench" write "$f" "$SEQ_MB" "$SEQ_BLOCK") ||
+	drv out "$BIN/seqbench" write "$f" "$SEQ_MB" "$SEQ_BLOCK" ||
 		{ fail "seqbench write: $out"; return 1; }
 	rec seqwrite.mbps "$(kv mbps "$out")"
 	# Cold: a new daemon and empty caches (raw: just empty caches).
@@ -374,10 +392,10 @@ wl_seqwrite() {
 	else
 		drop_caches 3
 	fi
-	out=$(run "$BIN/seqbench" read "$f" "$SEQ_MB" "$SEQ_BLOCK" 2>&1) ||
+	drv out "$BIN/seqbench" read "$f" "$SEQ_MB" "$SEQ_BLOCK" ||
 		{ fail "seqbench read (cold): $out"; return 1; }
 	rec seqread_cold.mbps "$(kv mbps "$out")"
-	out=$(run "$BIN/seqbench" read "$f" "$SEQ_MB" "$SEQ_BLOCK" 2>&1) ||
+	drv out "$BIN/seqbench" read "$f" "$SEQ_MB" "$SEQ_BLOCK" ||
 		{ fail "seqbench read (hot): $out"; return 1; }
 	rec seqread_hot.mbps "$(kv mbps "$out")"
 	STATS_AS=seqread
@@ -385,17 +403,17 @@ wl_seqwrite() {
 
 wl_meta() {
 	local root=$CUR_MNT/meta n=$META_FILES out lsout=$WORK/ls.out got
-	out=$(run "$BIN/metabench" create "$root" "$META_DIRS" 0 "$n" "$META_SIZE" 2>&1) ||
+	drv out "$BIN/metabench" create "$root" "$META_DIRS" 0 "$n" "$META_SIZE" ||
 		{ fail "create: $out"; return 1; }
 	rec meta_create.ops "$(kv opsps "$out")"
 	# stat, ls -lR and rm each start with the kernel's dentry and inode
 	# caches dropped (page cache kept), so the daemon answers them.
 	drop_caches 2
-	out=$(run "$BIN/metabench" stat "$root" "$META_DIRS" 0 "$n" 2>&1) ||
+	drv out "$BIN/metabench" stat "$root" "$META_DIRS" 0 "$n" ||
 		{ fail "stat: $out"; return 1; }
 	rec meta_stat.ops "$(kv opsps "$out")"
 	drop_caches 2
-	run "$BIN/timeit" "$WORK/t.out" sh -c 'ls -lR "$1" > "$2"' sh "$root" "$lsout" ||
+	drv out "$BIN/timeit" "$WORK/t.out" sh -c 'ls -lR "$1" > "$2"' sh "$root" "$lsout" ||
 		{ fail "ls -lR failed"; return 1; }
 	got=$(grep -c '^-' "$lsout")
 	if (( got != n )); then
@@ -406,7 +424,7 @@ wl_meta() {
 	rec meta_ls.ops "$(fdiv "$n" "$(kv seconds "$(cat "$WORK/t.out")")")"
 	rm -f "$lsout"
 	drop_caches 2
-	out=$(run "$BIN/metabench" unlink "$root" "$META_DIRS" 0 "$n" rmdir 2>&1) ||
+	drv out "$BIN/metabench" unlink "$root" "$META_DIRS" 0 "$n" rmdir ||
 		{ fail "unlink: $out"; return 1; }
 	rec meta_rm.ops "$(kv opsps "$out")"
 }
@@ -415,9 +433,9 @@ ROTATE_SUM=''
 wl_rotate() {
 	local d=$CUR_MNT/rot out sum
 	mkdir -p "$d"
-	out=$(run "$BIN/seqbench" genlog "$d/app.log" "$ROTATE_MB" 2>&1) ||
+	drv out "$BIN/seqbench" genlog "$d/app.log" "$ROTATE_MB" ||
 		{ fail "genlog: $out"; return 1; }
-	run "$BIN/timeit" "$WORK/t.out" sh -c \
+	drv out "$BIN/timeit" "$WORK/t.out" sh -c \
 		'cd "$1" && mv app.log app.log.1 && gzip -1 app.log.1 && : > app.log' sh "$d" ||
 		{ fail "rotation (mv, gzip -1, new log) failed"; return 1; }
 	sum=$(gzip -dc "$d/app.log.1.gz" | md5sum)
@@ -436,24 +454,24 @@ scale_point() {
 	stat "$root"/d* > /dev/null || { fail "stat dirs"; return 1; }
 	# Distinct random files: a repeat would be answered by the kernel cache.
 	lk=$(( SCALE_OPS < n ? SCALE_OPS : n ))
-	out=$(run "$BIN/metabench" lookup "$root" "$SCALE_DIRS" "$n" "$lk" "$REP" 2>&1) ||
+	drv out "$BIN/metabench" lookup "$root" "$SCALE_DIRS" "$n" "$lk" "$REP" ||
 		{ fail "lookup at $n: $out"; return 1; }
 	rec "scale_lookup_$2.ops" "$(kv opsps "$out")"
-	out=$(run "$BIN/metabench" create "$root" "$SCALE_DIRS" "$3" "$SCALE_OPS" 0 2>&1) ||
+	drv out "$BIN/metabench" create "$root" "$SCALE_DIRS" "$3" "$SCALE_OPS" 0 ||
 		{ fail "create at $n: $out"; return 1; }
 	rec "scale_create_$2.ops" "$(kv opsps "$out")"
-	out=$(run "$BIN/metabench" unlink "$root" "$SCALE_DIRS" "$3" "$SCALE_OPS" 2>&1) ||
+	drv out "$BIN/metabench" unlink "$root" "$SCALE_DIRS" "$3" "$SCALE_OPS" ||
 		{ fail "unlink at $n: $out"; return 1; }
 }
 
 wl_scale() {
 	local root=$CUR_MNT/scale out t0
-	out=$(run "$BIN/metabench" create "$root" "$SCALE_DIRS" 0 "$SCALE_BASE" 0 2>&1) ||
+	drv out "$BIN/metabench" create "$root" "$SCALE_DIRS" 0 "$SCALE_BASE" 0 ||
 		{ fail "populate: $out"; return 1; }
 	scale_point "$SCALE_BASE" small 8000000 || return 1
 	say "  populating $CUR_T to $SCALE_FILES files"
-	out=$(run "$BIN/metabench" create "$root" "$SCALE_DIRS" "$SCALE_BASE" \
-		$(( SCALE_FILES - SCALE_BASE )) 0 2>&1) || { fail "populate: $out"; return 1; }
+	drv out "$BIN/metabench" create "$root" "$SCALE_DIRS" "$SCALE_BASE" \
+		$(( SCALE_FILES - SCALE_BASE )) 0 || { fail "populate: $out"; return 1; }
 	rec scale_populate.ops "$(kv opsps "$out")"
 	scale_point "$SCALE_FILES" big 9000000 || return 1
 }
@@ -480,9 +498,9 @@ past() { awk -v a="$(now)" -v b="$1" 'BEGIN { exit !(a >= b) }'; }
 
 wl_shred() {
 	local root=$CUR_MNT/old keep=$CUR_MNT/keep out idle sweep t0 t1 lat
-	out=$(run "$BIN/metabench" create "$keep" 1 0 "$SHRED_KEEP" 1024 2>&1) ||
+	drv out "$BIN/metabench" create "$keep" 1 0 "$SHRED_KEEP" 1024 ||
 		{ fail "create keep: $out"; return 1; }
-	out=$(run "$BIN/metabench" create "$root" 100 0 "$SHRED_FILES" 1024 2>&1) ||
+	drv out "$BIN/metabench" create "$root" 100 0 "$SHRED_FILES" 1024 ||
 		{ fail "create: $out"; return 1; }
 	# Expiry is a deadline: poll the clock until every file is past 1 s.
 	t0=$(now)
@@ -493,14 +511,14 @@ wl_shred() {
 		fail "untouched files not in class keep: $out"
 		return 1
 	fi
-	idle=$(run "$BIN/metabench" statlat "$keep" 1 0 "$SHRED_KEEP" 1000 2000 2>&1) ||
+	drv idle "$BIN/metabench" statlat "$keep" 1 0 "$SHRED_KEEP" 1000 2000 ||
 		{ fail "idle statlat: $idle"; return 1; }
 	lat=$WORK/statlat.out
 	"$BIN/metabench" statlat "$keep" 1 0 "$SHRED_KEEP" 1000 0 > "$lat" 2>&1 &
 	local lpid=$!
 	BGPIDS+=("$lpid")
 	t0=$(now)
-	if ! out=$("$BUILD/retentionctl" shred "$CUR_MNT" 2>&1); then
+	if ! drv out "$BUILD/retentionctl" shred "$CUR_MNT"; then
 		kill "$lpid"; wait "$lpid"
 		fail "retentionctl shred $CUR_MNT: $out"
 		return 1
@@ -575,6 +593,7 @@ date:     $(date -u '+%Y-%m-%d %H:%M UTC')
 machine:  nproc=$(nproc), $cpu_model, $mem RAM, kernel $(uname -r)
 work dir: $fsinfo ($BASE); raw = a plain directory there
 versions: libfuse $libfuse, ${gcv:-gocryptfs n/a}, retentionfs $rfsv
+load:     loadavg at start $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine skews every figure)
 run:      reps=$REPS${QUICK:+, BENCH_QUICK=1}, targets=$TARGETS, workloads=$ONLY
 sizes:    append ${APPEND_PROCS}x${APPEND_LINE} B ${APPEND_MB} MiB; append1 1x${APPEND1_LINE} B ${APPEND1_MB} MiB; append_fsync ${APPEND_PROCS}x${APPEND_LINE} B fsync/${FSYNC_EVERY} ${FSYNC_MB} MiB;
           seq ${SEQ_MB} MiB in $((SEQ_BLOCK / 1024)) KiB; meta ${META_FILES} x ${META_SIZE} B in ${META_DIRS} dirs; rotate ${ROTATE_MB} MiB;
@@ -702,7 +721,9 @@ TABLE=$(awk -F'\t' -v spec="$SPEC" '
 					a = v[r SUBSEP id SUBSEP t]; b = v[r SUBSEP id SUBSEP "raw"]
 					if (a != "" && b + 0 > 0) rl = rl " " a / b
 				}
-				ratio = (key in failed) ? "" : median(rl)
+				# Rows checked on the value itself (scale ratios, RSS,
+				# shred) compare a target with itself, not with raw.
+				ratio = (key in failed || s[3] == "g" || s[3] == "l") ? "" : median(rl)
 				row = row " | " (ratio == "" ? "-" : sprintf("%.2f", ratio))
 				if (t == "retentionfs") {
 					chk = ""
@@ -736,6 +757,7 @@ TABLE=$(awk -F'\t' -v spec="$SPEC" '
 	echo "$TABLE"
 	echo
 	echo "Medians over $REPS repetition(s); ratios to raw are taken within each repetition, then the median."
+	echo "Finished $(date -u '+%Y-%m-%d %H:%M UTC'), loadavg at end $(cut -d' ' -f1-3 /proc/loadavg)."
 	if (( ${#NOTES[@]} )); then
 		echo
 		for n in "${NOTES[@]}"; do echo "- $n"; done

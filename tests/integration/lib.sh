@@ -23,6 +23,7 @@ case $BUILD in
 *) BUILD=$RFS_ROOT/$BUILD ;;
 esac
 RFS_TEST_RAW=${RFS_TEST_RAW:-0}
+PATH=$PATH:/usr/sbin:/sbin
 [ "$RFS_TEST_RAW" = 1 ] || RFS_TEST_RAW=0
 TNAME=$(basename "$0" .sh)
 RFS_PY=/usr/bin/python3

@@ -408,6 +408,9 @@ TEST(error_bad_duration)
 
 TEST(error_class_names)
 {
+	static const char long_name[] =
+	    "abcdefghijklmnopqrstuvwxyz"
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_x";
 	char buf[256];
 
 	CHECK(one_error("[class default]\nretention = 1d\n[class a b]\n"
@@ -419,8 +422,7 @@ TEST(error_class_names)
 	/* 64 characters are fine, 65 are not (and inih's 50 don't matter) */
 	snprintf(buf, sizeof(buf), "[class default]\nretention = 1d\n"
 	    "[class %.64s]\nretention = 1d\n[class %.65s]\nretention = 1d\n",
-	    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_x",
-	    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_x");
+	    long_name, long_name);
 	CHECK(one_error(buf, 5, "bad class name") == 0);
 	CHECK(one_error("[class default]\nretention = 1d\n[class x]\n"
 	    "retention = 1d\n[class x]\nretention = 2d\n", 5,
@@ -505,8 +507,8 @@ TEST(long_comment_ok)
 	struct diags d;
 	char buf[1024];
 
-	snprintf(buf, sizeof(buf), "[class default]\nretention = 1d   # %0500d\n",
-	    0);
+	snprintf(buf, sizeof(buf), "[class default]\n"
+	    "retention = 1d   # %0500d\n", 0);
 	p = parse(buf, &d);
 	dump(&d);
 	CHECK(p != NULL);

@@ -1,0 +1,267 @@
+/*
+ * fsck.c - store check and repair (fsck.h).
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "rfs/audit.h"
+#include "rfs/catalog.h"
+#include "rfs/fsck.h"
+#include "rfs/keystore.h"
+#include "rfs/object.h"
+#include "rfs/retention.h"
+
+struct files {
+	struct rfs_attr *a;
+	size_t n;
+};
+
+static int
+collect(void *ctx, const struct rfs_attr *a)
+{
+	struct files *f = ctx;
+	struct rfs_attr *n;
+
+	if (!S_ISREG(a->mode))
+		return 0;
+	if ((n = realloc(f->a, (f->n + 1) * sizeof(*n))) == NULL)
+		return -ENOMEM;
+	f->a = n;
+	f->a[f->n++] = *a;
+	return 0;
+}
+
+static int
+known(const struct files *f, uint64_t ino)
+{
+	size_t lo = 0, hi = f->n;
+
+	while (lo < hi) {        /* f->a is sorted by ino per state scan */
+		size_t mid = (lo + hi) / 2;
+
+		if (f->a[mid].ino == ino)
+			return 1;
+		if (f->a[mid].ino < ino)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return 0;
+}
+
+static int
+by_ino(const void *x, const void *y)
+{
+	const struct rfs_attr *a = x, *b = y;
+
+	return a->ino < b->ino ? -1 : a->ino > b->ino;
+}
+
+static void finding(struct rfs_fsck_report *r, FILE *out, const char *kind,
+    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+static void
+finding(struct rfs_fsck_report *r, FILE *out, const char *kind,
+    const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(out, "fsck: %s: ", kind);
+	va_start(ap, fmt);
+	vfprintf(out, fmt, ap);
+	va_end(ap);
+	fputc('\n', out);
+	r->findings++;
+}
+
+/* Orphan objects: files in objects/ that no catalog row owns. */
+static void
+check_orphans(struct rfs_fs *fs, const struct files *f, int repair,
+    FILE *out, struct rfs_fsck_report *r)
+{
+	struct rfs_store *s = rfs_fs_store(fs);
+	int passes = 1;
+
+	for (int b = 0; b < 256; b++) {
+		char sub[8];
+		struct dirent *de;
+		DIR *d;
+		int fd;
+
+		snprintf(sub, sizeof(sub), "%02x", b);
+		fd = openat(s->objfd, sub, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (fd < 0 || (d = fdopendir(fd)) == NULL) {
+			if (fd >= 0)
+				close(fd);
+			continue;
+		}
+		while ((de = readdir(d)) != NULL) {
+			char *end;
+			uint64_t ino = strtoull(de->d_name, &end, 16);
+
+			if (de->d_name[0] == '.' || *end != '\0')
+				continue;
+			if (known(f, ino))
+				continue;
+			finding(r, out, "orphan", "object %016" PRIx64
+			    " has no catalog row (unreadable)", ino);
+			if (repair && rfs_obj_shred(s->objfd, ino, passes) == 0)
+				r->repaired++;
+		}
+		closedir(d);
+	}
+}
+
+/* Moves A to the trash (repairs that must not lose data). */
+static int
+to_trash(struct rfs_fs *fs, struct rfs_attr *a, const char *why)
+{
+	struct rfs_store *s = rfs_fs_store(fs);
+	int rc;
+
+	if ((rc = rfs_cat_begin(s->cat)) != 0)
+		return rc;
+	a->state = RFS_TRASH;
+	a->nlink = 0;
+	a->del_time = rfs_fs_now(fs);
+	a->del_uid = 0;
+	a->del_parent = RFS_ROOT_INO;
+	rc = rfs_cat_inode_put(s->cat, a);
+	if (rc == 0)
+		rc = rfs_audit(s, a->del_time, "fsck-trash", a->ino, a->class,
+		    0, why);
+	if (rc == 0)
+		return rfs_cat_commit(s->cat);
+	rfs_cat_rollback(s->cat);
+	return rc;
+}
+
+static int
+has_dirent(struct rfs_store *s, uint64_t ino)
+{
+	unsigned char *name;
+	size_t len;
+	uint64_t parent;
+
+	if (rfs_cat_dirent_of(s->cat, ino, &parent, &name, &len) != 0)
+		return 0;
+	free(name);
+	return 1;
+}
+
+/* Reads every block of A; reports torn tails and bad blocks. */
+static void
+check_file(struct rfs_fs *fs, struct rfs_attr *a, int repair, FILE *out,
+    struct rfs_fsck_report *r)
+{
+	struct rfs_store *s = rfs_fs_store(fs);
+	unsigned char *buf;
+	struct rfs_obj *o;
+	struct stat sb;
+	char path[32];
+	int fd, rc;
+
+	rfs_obj_path(a->ino, path, sizeof(path));
+	if (fstatat(s->objfd, path, &sb, 0) != 0) {
+		finding(r, out, "missing", "file %" PRIu64 " has no object",
+		    a->ino);
+		if (repair && rfs_obj_create(s->objfd, a->ino) == 0) {
+			a->size = 0;
+			if (to_trash(fs, a, "object missing") == 0)
+				r->repaired++;
+		}
+		return;
+	}
+	if (sb.st_size % RFS_RECORD != 0 &&
+	    sb.st_size % RFS_RECORD <= RFS_BLOCK_OVERHEAD) {
+		finding(r, out, "torn", "file %" PRIu64 ": object ends inside"
+		    " a record header (%" PRIu64 " bytes)", a->ino,
+		    (uint64_t)sb.st_size);
+		if (repair && (fd = openat(s->objfd, path, O_WRONLY |
+		    O_CLOEXEC)) >= 0) {
+			if (ftruncate(fd, sb.st_size - sb.st_size % RFS_RECORD)
+			    == 0)
+				r->repaired++;
+			close(fd);
+		}
+	}
+	if (!a->has_key)
+		return;
+	{
+		struct rfs_key *win = rfs_key_new(), *fk = rfs_key_new();
+
+		rc = win && fk ? rfs_keystore_get(s, a->class, a->period, 0,
+		    win) : -ENOMEM;
+		if (rc == 0)
+			rc = rfs_key_unwrap(win, a->wkey, RFS_WRAPPED_BYTES,
+			    &a->ino, sizeof(a->ino), fk);
+		rfs_key_free(win);
+		if (rc != 0) {
+			rfs_key_free(fk);
+			finding(r, out, "keys", "file %" PRIu64 ": its key cannot"
+			    " be opened (%s)", a->ino, rc == -ENOKEY ?
+			    "window key destroyed" : "authentication failed");
+			return;
+		}
+		if (rfs_obj_open(s->objfd, a->ino, 0, fk, a->size, &o) != 0)
+			return;
+	}
+	buf = malloc(RFS_BLOCK);
+	for (uint64_t off = 0; buf != NULL && off < o->size; off += RFS_BLOCK) {
+		r->blocks++;
+		if (rfs_obj_read(o, buf, RFS_BLOCK, off) < 0)
+			finding(r, out, "block", "file %" PRIu64 " block %"
+			    PRIu64 " fails authentication", a->ino,
+			    off / RFS_BLOCK);
+	}
+	free(buf);
+	rfs_obj_close(o);
+}
+
+int
+rfs_fsck(struct rfs_fs *fs, int repair, FILE *out, rfs_progress_fn progress,
+    void *pctx, struct rfs_fsck_report *r)
+{
+	struct rfs_store *s = rfs_fs_store(fs);
+	struct files f = { 0 };
+	char err[512];
+	int rc;
+
+	memset(r, 0, sizeof(*r));
+	if (rfs_cat_check(s->cat, err, sizeof(err)) != 0) {
+		fprintf(out, "fsck: catalog: %s\n", err);
+		r->findings++;
+	}
+	for (int state = RFS_LIVE; state <= RFS_SHRED; state++)
+		if ((rc = rfs_cat_inode_each(s->cat, state, 0, 0, collect, &f))
+		    != 0)
+			goto out;
+	qsort(f.a, f.n, sizeof(*f.a), by_ino);
+	check_orphans(fs, &f, repair, out, r);
+	for (size_t i = 0; i < f.n; i++) {
+		struct rfs_attr *a = &f.a[i];
+
+		r->files++;
+		if (a->state == RFS_LIVE && !has_dirent(s, a->ino)) {
+			finding(r, out, "unreachable", "live file %" PRIu64
+			    " has no directory entry", a->ino);
+			if (repair && to_trash(fs, a, "unreachable") == 0)
+				r->repaired++;
+		}
+		if (a->state != RFS_SHRED)
+			check_file(fs, a, repair, out, r);
+		if (progress != NULL)
+			progress(pctx, i + 1, f.n);
+	}
+	rc = 0;
+out:
+	free(f.a);
+	return rc;
+}

@@ -1,0 +1,85 @@
+#!/bin/bash
+# t_clock: the trusted clock.  Uses a test build (TESTCLOCK=1, into
+# build-test/) whose wall clock is shifted by the seconds in
+# $RFS_TEST_CLOCK_FILE; release builds do not contain that code.
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+RELEASE_BUILD=${BUILD:-build}
+case $RELEASE_BUILD in /*) ;; *) RELEASE_BUILD=$ROOT/$RELEASE_BUILD ;; esac
+if ! make -s -C "$ROOT" BUILD=build-test TESTCLOCK=1 \
+    build-test/retentionfs build-test/retentionctl >/dev/null; then
+	echo "t_clock: cannot build the test-clock variant" >&2
+	exit 1
+fi
+BUILD=build-test
+source "$(dirname "$0")/lib.sh"
+rfs_need_binaries
+is_raw && skip_all "needs the daemon"
+
+check_not "release build has no test clock" \
+    grep -q RFS_TEST_CLOCK_FILE "$RELEASE_BUILD/retentionfs"
+check "test build has the test clock" \
+    grep -q RFS_TEST_CLOCK_FILE "$BUILD/retentionfs"
+
+export RFS_TEST_CLOCK_FILE=$T/clock
+echo 0 >"$RFS_TEST_CLOCK_FILE"
+cat >"$T/policy" <<'POL'
+[shred]
+interval = 1s
+max_clock_jump = 1h
+[keys]
+period = 1s
+[class short]
+retention = 2s
+match = *.log
+[class default]
+retention = forever
+POL
+B=$T/backing M=$T/mnt
+mkdir -p "$M"
+rfs_init "$B" "$T/key"
+rfs_mount "$B" "$M" "policy=$T/policy" || abort "mount failed"
+CTL=$BUILD/retentionctl
+
+obj_of() {   # backing object of a file, from its inode number
+	local ino
+	ino=$(printf '%016x' "$1")
+	echo "$B/objects/${ino: -2}/$ino"
+}
+
+# 1. Expired, then the clock is set back: the file stays hidden.
+echo secret >"$M/a.log"
+ino_a=$(stat -c %i "$M/a.log")
+wait_for 10 test ! -e "$M/a.log"
+echo -3600 >"$RFS_TEST_CLOCK_FILE"
+check_not "clock set back 1 h: a.log stays hidden (stat)" stat "$M/a.log"
+check_sh "clock set back 1 h: ls does not show a.log" "! ls '$M' | grep -q a.log"
+check_sh "new files get the trusted time, not the wall clock" \
+    "echo x >'$M/keep.txt' && c=\$(getfattr --only-values -n user.retention.created '$M/keep.txt') && \
+     [ \"\$(date -u -d \"\$c\" +%s)\" -ge \$(( \$(date +%s) - 5 )) ]"
+wait_for 10 test ! -e "$(obj_of "$ino_a")"
+ok "a.log shredded while the clock was behind"
+
+# 2. After a remount with the clock still behind, nothing comes back.
+rfs_umount "$M"
+rfs_mount "$B" "$M" "policy=$T/policy" || abort "remount failed"
+check_not "after remount with the clock behind: a.log still gone" stat "$M/a.log"
+echo 0 >"$RFS_TEST_CLOCK_FILE"
+
+# 3. A forward jump hides but does not shred.
+echo data >"$M/b.log"
+ino_b=$(stat -c %i "$M/b.log")
+"$CTL" shred "$M" >/dev/null
+echo 86400 >"$RFS_TEST_CLOCK_FILE"      # one day ahead, more than 1 h allowed
+check_not "after a forward jump: b.log hidden at once" stat "$M/b.log"
+wait_for 10 sh -c "'$CTL' status '$M' | grep -q SUSPECT"
+"$CTL" shred "$M" >/dev/null 2>&1
+check "after a forward jump: b.log's object is not shredded" test -e "$(obj_of "$ino_b")"
+check_sh "status --json reports the clock as suspect" \
+    "'$CTL' status '$M' --json | python3 -c 'import json,sys; assert json.load(sys.stdin)[\"clock\"] == \"suspect\"'"
+check_sh "metrics report the clock as suspect" \
+    "'$CTL' metrics '$M' | grep -q '^retentionfs_clock_suspect 1'"
+check "shred --confirm-clock shreds" "$CTL" shred "$M" --confirm-clock
+check_not "after confirmation: b.log's object is gone" test -e "$(obj_of "$ino_b")"
+check_sh "audit shows the expiry" "'$CTL' audit '$M' | grep -q 'expire.*file=$ino_b '"
+rfs_umount "$M"
+finish
