@@ -656,11 +656,15 @@ cmd_metrics(struct rfs_fs *fs, FILE *out)
 	    "retentionfs_last_sweep_duration_seconds %.6f\n"
 	    "# HELP retentionfs_clock_suspect 1 after a forward clock jump.\n"
 	    "# TYPE retentionfs_clock_suspect gauge\n"
-	    "retentionfs_clock_suspect %" PRId64 "\n",
+	    "retentionfs_clock_suspect %" PRId64 "\n"
+	    "# HELP retentionfs_tamper_events_total Files whose blocks failed"
+	    " authentication.\n"
+	    "# TYPE retentionfs_tamper_events_total counter\n"
+	    "retentionfs_tamper_events_total %" PRId64 "\n",
 	    meta(fs, "shred_total"), meta(fs, "shred_errors"),
 	    meta(fs, "last_sweep") / RFS_NSEC,
 	    (double)meta(fs, "last_sweep_duration") / 1e9,
-	    meta(fs, "clock_suspect"));
+	    meta(fs, "clock_suspect"), meta(fs, "tamper_total"));
 	release_status(&s);
 	return 0;
 }
@@ -721,8 +725,7 @@ static int
 audit_row(void *ctx, const struct rfs_audit_row *r)
 {
 	struct aud *a = ctx;
-	char t[32], *detail = rfs_audit_detail(a->s, r->detail, r->detaillen,
-	    r->id);
+	char t[32], *detail = rfs_audit_detail(a->s, r->detail, r->detaillen);
 
 	fmt_time(r->time, t, sizeof(t));
 	if (a->json) {

@@ -2,6 +2,7 @@
  * audit.c - chained audit records (audit.h).
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -12,18 +13,24 @@
 #include "rfs/store.h"
 
 static void
-record_mac(struct rfs_store *s, const struct rfs_audit_row *r,
+le64(uint64_t v, unsigned char *out)
+{
+	for (int j = 0; j < 8; j++)
+		out[j] = (unsigned char)(v >> (8 * j));
+}
+
+static void
+record_mac(const struct rfs_key *k, const struct rfs_audit_row *r,
     const unsigned char prev[RFS_MAC_BYTES], unsigned char out[RFS_MAC_BYTES])
 {
 	crypto_generichash_state st;
-	unsigned char num[8 * 3];
-	uint64_t v[3] = { (uint64_t)r->time, r->ino, r->uid };
+	unsigned char num[8 * 4];
 
-	for (int i = 0; i < 3; i++)
-		for (int j = 0; j < 8; j++)
-			num[i * 8 + j] = (unsigned char)(v[i] >> (8 * j));
-	crypto_generichash_init(&st, s->k_audit->k, RFS_KEY_BYTES,
-	    RFS_MAC_BYTES);
+	le64((uint64_t)r->id, num);
+	le64((uint64_t)r->time, num + 8);
+	le64(r->ino, num + 16);
+	le64(r->uid, num + 24);
+	crypto_generichash_init(&st, k->k, RFS_KEY_BYTES, RFS_MAC_BYTES);
 	crypto_generichash_update(&st, prev, RFS_MAC_BYTES);
 	crypto_generichash_update(&st, num, sizeof(num));
 	crypto_generichash_update(&st, (const unsigned char *)r->op,
@@ -35,37 +42,52 @@ record_mac(struct rfs_store *s, const struct rfs_audit_row *r,
 	crypto_generichash_final(&st, out, RFS_MAC_BYTES);
 }
 
+/* 8 bytes of MAC(tag, id, mac): the head and the anchor check. */
 static int64_t
-head_of(struct rfs_store *s, int64_t id, const unsigned char mac[RFS_MAC_BYTES])
+short_mac(const struct rfs_key *k, const char *tag, int64_t id,
+    const unsigned char mac[RFS_MAC_BYTES])
 {
-	unsigned char buf[8 + RFS_MAC_BYTES], h[RFS_MAC_BYTES];
-	int64_t v = 0;
+	unsigned char buf[8 + 8 + RFS_MAC_BYTES], h[RFS_MAC_BYTES];
+	int64_t v;
 
-	for (int j = 0; j < 8; j++)
-		buf[j] = (unsigned char)((uint64_t)id >> (8 * j));
-	memcpy(buf + 8, mac, RFS_MAC_BYTES);
-	rfs_mac(s->k_audit, buf, sizeof(buf), h);
+	memset(buf, 0, 8);
+	memcpy(buf, tag, strlen(tag) < 8 ? strlen(tag) : 8);
+	le64((uint64_t)id, buf + 8);
+	memcpy(buf + 16, mac, RFS_MAC_BYTES);
+	rfs_mac(k, buf, sizeof(buf), h);
 	memcpy(&v, h, sizeof(v));
 	return v;
 }
 
-static void
-anchor_get(struct rfs_store *s, unsigned char mac[RFS_MAC_BYTES])
+/* The anchor: where the chain starts (id 0 and a zero MAC for a store
+ * that never pruned).  -EBADMSG when its check fails. */
+static int
+anchor_get(struct rfs_catalog *cat, const struct rfs_key *k, int64_t *id,
+    unsigned char mac[RFS_MAC_BYTES])
 {
-	int64_t v;
+	int64_t v, check;
 
 	memset(mac, 0, RFS_MAC_BYTES);
+	*id = 0;
+	if (rfs_cat_meta_get(cat, "audit_anchor_id", id) != 0)
+		return 0;
 	for (int i = 0; i < 4; i++) {
 		char key[24];
 
 		snprintf(key, sizeof(key), "audit_anchor_%d", i);
-		if (rfs_cat_meta_get(s->cat, key, &v) == 0)
-			memcpy(mac + 8 * i, &v, 8);
+		if (rfs_cat_meta_get(cat, key, &v) != 0)
+			return -EBADMSG;
+		memcpy(mac + 8 * i, &v, 8);
 	}
+	if (rfs_cat_meta_get(cat, "audit_anchor_check", &check) != 0 ||
+	    check != short_mac(k, "anchor", *id, mac))
+		return -EBADMSG;
+	return 0;
 }
 
 static int
-anchor_set(struct rfs_store *s, const unsigned char mac[RFS_MAC_BYTES])
+anchor_set(struct rfs_catalog *cat, const struct rfs_key *k, int64_t id,
+    const unsigned char mac[RFS_MAC_BYTES])
 {
 	int rc = 0;
 
@@ -75,23 +97,28 @@ anchor_set(struct rfs_store *s, const unsigned char mac[RFS_MAC_BYTES])
 
 		snprintf(key, sizeof(key), "audit_anchor_%d", i);
 		memcpy(&v, mac + 8 * i, 8);
-		rc = rfs_cat_meta_set(s->cat, key, v);
+		rc = rfs_cat_meta_set(cat, key, v);
 	}
+	if (rc == 0)
+		rc = rfs_cat_meta_set(cat, "audit_anchor_id", id);
+	if (rc == 0)
+		rc = rfs_cat_meta_set(cat, "audit_anchor_check",
+		    short_mac(k, "anchor", id, mac));
 	return rc;
 }
 
 int
-rfs_audit(struct rfs_store *s, int64_t now, const char *op, uint64_t ino,
+rfs_audit_append(struct rfs_catalog *cat, const struct rfs_key *kaudit,
+    const struct rfs_key *kname, int64_t now, const char *op, uint64_t ino,
     const char *cls, uint32_t uid, const char *detail)
 {
 	struct rfs_audit_row r, last;
 	unsigned char prev[RFS_MAC_BYTES];
 	unsigned char *blob = NULL;
 	size_t bloblen = 0;
+	int64_t prev_id;
 	int rc;
 
-	if (s->readonly)
-		return 0;
 	memset(&r, 0, sizeof(r));
 	r.time = now;
 	snprintf(r.op, sizeof(r.op), "%s", op);
@@ -99,28 +126,53 @@ rfs_audit(struct rfs_store *s, int64_t now, const char *op, uint64_t ino,
 	snprintf(r.class, sizeof(r.class), "%s", cls ? cls : "");
 	r.uid = uid;
 	if (detail != NULL && *detail != '\0') {
-		rc = rfs_seal(s->k_name, "audit", 5, detail, strlen(detail),
-		    &blob, &bloblen);
+		rc = rfs_seal(kname, "audit", 5, detail, strlen(detail), &blob,
+		    &bloblen);
 		if (rc != 0)
 			return rc;
 		r.detail = blob;
 		r.detaillen = bloblen;
 	}
-	if (rfs_cat_audit_last(s->cat, &last) == 0)
+	if (rfs_cat_audit_last(cat, &last) == 0) {
 		memcpy(prev, last.mac, RFS_MAC_BYTES);
-	else
-		anchor_get(s, prev);
-	record_mac(s, &r, prev, r.mac);
-	rc = rfs_cat_audit_insert(s->cat, &r);
+		prev_id = last.id;
+	} else if (anchor_get(cat, kaudit, &prev_id, prev) != 0) {
+		/* A damaged anchor must not be papered over by new records. */
+		rfs_err("audit: the chain anchor fails its check");
+		free(blob);
+		return -EBADMSG;
+	}
+	r.id = prev_id + 1;
+	record_mac(kaudit, &r, prev, r.mac);
+	rc = rfs_cat_audit_insert(cat, &r);
 	if (rc == 0)
-		rc = rfs_cat_meta_set(s->cat, "audit_head",
-		    head_of(s, r.id, r.mac));
+		rc = rfs_cat_meta_set(cat, "audit_head", short_mac(kaudit,
+		    "head", r.id, r.mac));
 	free(blob);
 	return rc;
 }
 
+int
+rfs_audit_init(struct rfs_catalog *cat, const struct rfs_key *kaudit)
+{
+	unsigned char zero[RFS_MAC_BYTES] = { 0 };
+
+	return rfs_cat_meta_set(cat, "audit_head", short_mac(kaudit, "head", 0,
+	    zero));
+}
+
+int
+rfs_audit(struct rfs_store *s, int64_t now, const char *op, uint64_t ino,
+    const char *cls, uint32_t uid, const char *detail)
+{
+	if (s->readonly)
+		return 0;
+	return rfs_audit_append(s->cat, s->k_audit, s->k_name, now, op, ino,
+	    cls, uid, detail);
+}
+
 struct verify {
-	struct rfs_store *s;
+	const struct rfs_key *k;
 	unsigned char prev[RFS_MAC_BYTES];
 	int64_t bad, count, last_id;
 };
@@ -131,9 +183,10 @@ verify_one(void *ctx, const struct rfs_audit_row *r)
 	struct verify *v = ctx;
 	unsigned char mac[RFS_MAC_BYTES];
 
-	record_mac(v->s, r, v->prev, mac);
-	if (sodium_memcmp(mac, r->mac, RFS_MAC_BYTES) != 0) {
-		v->bad = r->id;
+	record_mac(v->k, r, v->prev, mac);
+	if (r->id != v->last_id + 1 ||
+	    sodium_memcmp(mac, r->mac, RFS_MAC_BYTES) != 0) {
+		v->bad = v->last_id + 1;
 		return 1;
 	}
 	memcpy(v->prev, mac, RFS_MAC_BYTES);
@@ -145,40 +198,35 @@ verify_one(void *ctx, const struct rfs_audit_row *r)
 int
 rfs_audit_verify(struct rfs_store *s, int64_t *bad_id, int64_t *count)
 {
-	struct verify v = { .s = s };
-	int64_t head = 0;
+	struct verify v = { .k = s->k_audit };
+	int64_t head;
 	int rc;
 
-	anchor_get(s, v.prev);
+	*count = 0;
+	*bad_id = 1;
+	if (anchor_get(s->cat, s->k_audit, &v.last_id, v.prev) != 0)
+		return -EBADMSG;
 	rc = rfs_cat_audit_each(s->cat, INT64_MIN, verify_one, &v);
 	*count = v.count;
-	*bad_id = v.bad;
 	if (rc != 0)
 		return rc;
+	*bad_id = v.bad;
 	if (v.bad != 0)
 		return -EBADMSG;
-	if (rfs_cat_meta_get(s->cat, "audit_head", &head) == 0 &&
-	    v.count > 0 && head != head_of(s, v.last_id, v.prev)) {
-		*bad_id = v.last_id + 1;   /* newest records were removed */
+	/* Every store has a head (init writes the first record), so a
+	 * missing head, or one that is not the last record's, means the
+	 * newest records were removed. */
+	if (rfs_cat_meta_get(s->cat, "audit_head", &head) != 0 ||
+	    head != short_mac(s->k_audit, "head", v.last_id, v.prev)) {
+		*bad_id = v.last_id + 1;
 		return -EBADMSG;
-	}
-	if (v.count == 0 && head != 0) {
-		int64_t h2;
-
-		/* Everything removed: only legitimate after a full prune. */
-		if (rfs_cat_meta_get(s->cat, "audit_pruned_head", &h2) != 0 ||
-		    h2 != head) {
-			*bad_id = 1;
-			return -EBADMSG;
-		}
 	}
 	return 0;
 }
 
 struct prune {
-	int64_t before;
+	int64_t before, id;
 	unsigned char mac[RFS_MAC_BYTES];
-	int any;
 };
 
 static int
@@ -187,9 +235,9 @@ prune_scan(void *ctx, const struct rfs_audit_row *r)
 	struct prune *p = ctx;
 
 	if (r->time >= p->before)
-		return 1;
+		return 1;        /* ids are in time order: stop at the first */
 	memcpy(p->mac, r->mac, RFS_MAC_BYTES);
-	p->any = 1;
+	p->id = r->id;
 	return 0;
 }
 
@@ -197,22 +245,18 @@ int
 rfs_audit_prune(struct rfs_store *s, int64_t before)
 {
 	struct prune p = { .before = before };
-	int64_t head;
 	int rc;
 
 	rc = rfs_cat_audit_each(s->cat, INT64_MIN, prune_scan, &p);
-	if (rc != 0 || !p.any)
+	if (rc != 0 || p.id == 0)
 		return rc;
-	if ((rc = anchor_set(s, p.mac)) != 0)
+	if ((rc = anchor_set(s->cat, s->k_audit, p.id, p.mac)) != 0)
 		return rc;
-	if (rfs_cat_meta_get(s->cat, "audit_head", &head) == 0)
-		(void)rfs_cat_meta_set(s->cat, "audit_pruned_head", head);
-	return rfs_cat_audit_prune(s->cat, before);
+	return rfs_cat_audit_prune(s->cat, p.id);
 }
 
 char *
-rfs_audit_detail(struct rfs_store *s, const unsigned char *blob, size_t len,
-    int64_t id_unused)
+rfs_audit_detail(struct rfs_store *s, const unsigned char *blob, size_t len)
 {
 	unsigned char *out = NULL;
 	size_t outlen;

@@ -116,12 +116,12 @@ static const char *const sql[S_COUNT] = {
 	[S_EV_EACH] = "SELECT id, ino, at, set_time, set_uid, reason FROM event"
 	    " ORDER BY id",
 	[S_AU_INSERT] = "INSERT INTO audit(time, op, ino, class, uid, detail,"
-	    " mac) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+	    " mac, id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
 	[S_AU_LAST] = "SELECT id, time, op, ino, class, uid, detail, mac"
 	    " FROM audit ORDER BY id DESC LIMIT 1",
 	[S_AU_EACH] = "SELECT id, time, op, ino, class, uid, detail, mac"
 	    " FROM audit WHERE time >= ?1 ORDER BY id",
-	[S_AU_PRUNE] = "DELETE FROM audit WHERE time < ?1",
+	[S_AU_PRUNE] = "DELETE FROM audit WHERE id <= ?1",
 	[S_KW_TOUCH] = "INSERT INTO keywin(class, start, last_created)"
 	    " VALUES (?1, ?2, ?3) ON CONFLICT(class, start) DO UPDATE SET"
 	    " last_created = max(last_created, excluded.last_created)",
@@ -904,6 +904,10 @@ rfs_cat_audit_insert(struct rfs_catalog *c, struct rfs_audit_row *r)
 	sqlite3_bind_int64(s, 5, r->uid);
 	sqlite3_bind_blob(s, 6, r->detail, (int)r->detaillen, SQLITE_STATIC);
 	sqlite3_bind_blob(s, 7, r->mac, RFS_MAC_BYTES, SQLITE_STATIC);
+	if (r->id > 0)
+		sqlite3_bind_int64(s, 8, r->id);
+	else
+		sqlite3_bind_null(s, 8);
 	rc = exec_stmt(c, S_AU_INSERT);
 	if (rc == 0)
 		r->id = sqlite3_last_insert_rowid(c->db);
@@ -949,9 +953,9 @@ rfs_cat_audit_each(struct rfs_catalog *c, int64_t since, rfs_cat_audit_fn fn,
 }
 
 int
-rfs_cat_audit_prune(struct rfs_catalog *c, int64_t before)
+rfs_cat_audit_prune(struct rfs_catalog *c, int64_t last_id)
 {
-	sqlite3_bind_int64(st(c, S_AU_PRUNE), 1, before);
+	sqlite3_bind_int64(st(c, S_AU_PRUNE), 1, last_id);
 	return exec_stmt(c, S_AU_PRUNE);
 }
 

@@ -38,6 +38,7 @@ struct inode {
 	uint64_t nlookup;
 	int nopen;
 	int dirty;                /* size/mtime newer than the catalog */
+	int tamper_seen;          /* an authentication failure was audited */
 	struct rfs_attr a;
 	pthread_mutex_t lock;     /* contents: obj */
 	struct rfs_obj *obj;
@@ -63,8 +64,6 @@ struct rfs_fs {
 	size_t nbuckets, count;
 	struct event_cache *events;   /* all events, small */
 	size_t nevents;
-	rfs_inval_fn inval;
-	void *inval_ctx;
 	int recover;                  /* -o ro,recover: show what keys open */
 };
 
@@ -383,6 +382,15 @@ timeout_of(struct rfs_fs *fs, const struct rfs_attr *a, int64_t now)
 	return t < 0 ? 0 : t > MAX_TIMEOUT ? MAX_TIMEOUT : t;
 }
 
+/*
+ * Operations by inode number on a file that is no longer visible (expired,
+ * trashed, shredded) fail with ESTALE, not ENOENT: the kernel then walks
+ * the path again with a fresh lookup, so a name it still caches for an
+ * old inode (a replaced or restored file) resolves to what is there now.
+ * This is why the daemon never has to call back into the kernel to drop
+ * names, which could deadlock against a request holding the directory.
+ */
+
 /* Directories, symlinks and special files do not expire; files do. */
 static int
 visible(struct rfs_fs *fs, const struct rfs_attr *a, int64_t now)
@@ -560,13 +568,6 @@ rfs_fs_free(struct rfs_fs *fs)
 	free(fs);
 }
 
-void
-rfs_fs_set_inval(struct rfs_fs *fs, rfs_inval_fn fn, void *ctx)
-{
-	fs->inval = fn;
-	fs->inval_ctx = ctx;
-}
-
 /* ---- lookup ---------------------------------------------------------- */
 
 /* Finds NAME in PARENT and returns its visible inode.  Caller holds meta. */
@@ -645,11 +646,13 @@ rfs_fs_getattr(struct rfs_fs *fs, uint64_t ino, struct stat *st,
 
 	pthread_mutex_lock(&fs->meta);
 	rc = iget(fs, ino, &in);
+	if (rc == -ENOENT)
+		rc = -ESTALE;
 	if (rc == 0) {
 		/* An open file stays usable after expiry or unlink. */
 		if (in->nopen == 0 && S_ISREG(in->a.mode) &&
 		    !visible(fs, &in->a, now))
-			rc = -ENOENT;
+			rc = -ESTALE;
 		else {
 			stat_of(&in->a, st);
 			*timeout = timeout_of(fs, &in->a, now);
@@ -994,7 +997,7 @@ rfs_fs_open(struct rfs_fs *fs, const struct rfs_ctx *ctx, uint64_t ino,
 	if (rc != 0)
 		in = NULL;
 	if (rc == 0 && !visible(fs, &in->a, now) && in->nopen == 0)
-		rc = -ENOENT;
+		rc = -ESTALE;
 	if (rc == 0 && !S_ISREG(in->a.mode))
 		rc = -EINVAL;
 	if (rc == 0 && (flags & O_TRUNC) && in->a.size > 0)
@@ -1068,6 +1071,20 @@ rfs_fs_read(struct rfs_fs *fs, struct rfs_handle *h, void *buf, size_t len,
 
 	pthread_mutex_lock(&in->lock);
 	n = in->obj != NULL ? rfs_obj_read(in->obj, buf, len, off) : -EBADF;
+	if (n == -EIO) {
+		/* A block failed authentication: audit it once per inode. */
+		pthread_mutex_lock(&fs->meta);
+		if (!in->tamper_seen && !fs->st->readonly) {
+			int64_t v = 0;
+
+			in->tamper_seen = 1;
+			(void)rfs_cat_meta_get(fs->st->cat, "tamper_total", &v);
+			(void)rfs_cat_meta_set(fs->st->cat, "tamper_total", v + 1);
+			(void)rfs_audit(fs->st, now_of(fs), "tamper", in->ino,
+			    in->a.class, 0, "block fails authentication");
+		}
+		pthread_mutex_unlock(&fs->meta);
+	}
 	pthread_mutex_unlock(&in->lock);
 	return n;
 }
@@ -1256,7 +1273,7 @@ rfs_fs_setattr(struct rfs_fs *fs, const struct rfs_ctx *ctx, uint64_t ino,
 	if (rc != 0)
 		in = NULL;
 	if (rc == 0 && in->nopen == 0 && !visible(fs, &in->a, now))
-		rc = -ENOENT;
+		rc = -ESTALE;
 	if (rc == 0 && (mask & RFS_SET_SIZE) && !S_ISREG(in->a.mode))
 		rc = S_ISDIR(in->a.mode) ? -EISDIR : -EINVAL;
 	if (rc == 0 && (mask & RFS_SET_SIZE) &&
@@ -1655,7 +1672,7 @@ rfs_fs_link(struct rfs_fs *fs, const struct rfs_ctx *ctx, uint64_t ino,
 		goto out;
 	}
 	if (!visible(fs, &in->a, now)) {
-		rc = -ENOENT;
+		rc = -ESTALE;
 		goto out;
 	}
 	if (S_ISDIR(in->a.mode)) {
@@ -2086,7 +2103,7 @@ rfs_fs_setxattr(struct rfs_fs *fs, const struct rfs_ctx *ctx, uint64_t ino,
 		goto out;
 	}
 	if (!visible(fs, &in->a, now) && in->nopen == 0) {
-		rc = -ENOENT;
+		rc = -ESTALE;
 		goto out;
 	}
 	if (strncmp(name, RETENTION_PREFIX, strlen(RETENTION_PREFIX)) == 0) {
@@ -2143,7 +2160,7 @@ rfs_fs_getxattr(struct rfs_fs *fs, uint64_t ino, const char *name, void *buf,
 		goto out;
 	}
 	if (!visible(fs, &in->a, now) && in->nopen == 0) {
-		rc = -ENOENT;
+		rc = -ESTALE;
 		goto out;
 	}
 	if (strncmp(name, RETENTION_PREFIX, strlen(RETENTION_PREFIX)) == 0) {
@@ -2313,53 +2330,10 @@ rfs_fs_policy_locked(struct rfs_fs *fs)
  * sweep).  Then the object is overwritten and unlinked.  An open file is
  * left alone (-EBUSY): it is destroyed after its last release.
  */
-struct inval_list {
-	struct { uint64_t parent; char *name; } *e;
-	size_t n;
-};
-
-static void
-inval_add(struct inval_list *l, uint64_t parent, char *name)
-{
-	void *n;
-
-	if (name == NULL)
-		return;
-	n = realloc(l->e, (l->n + 1) * sizeof(*l->e));
-	if (n == NULL) {
-		free(name);
-		return;
-	}
-	l->e = n;
-	l->e[l->n].parent = parent;
-	l->e[l->n].name = name;
-	l->n++;
-}
-
-/*
- * Tells the kernel to drop the names.  Never call with meta held: the
- * kernel takes the parent directory's lock, which a lookup waiting for
- * meta may hold.
- */
-static void
-inval_flush(struct rfs_fs *fs, struct inval_list *l)
-{
-	for (size_t i = 0; i < l->n; i++) {
-		if (fs->inval != NULL)
-			fs->inval(fs->inval_ctx, l->e[i].parent, l->e[i].name,
-			    strlen(l->e[i].name));
-		free(l->e[i].name);
-	}
-	free(l->e);
-	l->e = NULL;
-	l->n = 0;
-}
-
 int
 rfs_fs_destroy(struct rfs_fs *fs, uint64_t ino, const char *op, uint32_t uid,
     int passes)
 {
-	struct inval_list names = { 0 };
 	struct inode *in;
 	unsigned char *blob;
 	size_t len;
@@ -2389,7 +2363,7 @@ rfs_fs_destroy(struct rfs_fs *fs, uint64_t ino, const char *op, uint32_t uid,
 				break;
 			name_hash(fs, parent, name, h);
 			rc = rfs_cat_dirent_delete(fs->st->cat, parent, h);
-			inval_add(&names, parent, name);
+			free(name);
 		}
 		if (rc == 0)
 			rc = rfs_cat_xattr_delete_all(fs->st->cat, ino);
@@ -2408,7 +2382,6 @@ rfs_fs_destroy(struct rfs_fs *fs, uint64_t ino, const char *op, uint32_t uid,
 	}
 	iput_maybe(fs, in);
 	pthread_mutex_unlock(&fs->meta);
-	inval_flush(fs, &names);
 	if (rc == 0)
 		rc = rfs_obj_shred(fs->st->objfd, ino, passes);
 	return rc;
@@ -2475,7 +2448,6 @@ rfs_fs_restore(struct rfs_fs *fs, uint64_t ino, const char *to, int force,
 	char path[PATH_MAX], dirpart[PATH_MAX];
 	const char *base;
 	unsigned char h[RFS_HASH_BYTES];
-	struct inval_list names = { 0 };
 	struct rfs_ctx ctx = { uid, 0, 0 };
 	struct inode *in = NULL, *dir = NULL, *old = NULL;
 	uint64_t dino;
@@ -2552,14 +2524,11 @@ rfs_fs_restore(struct rfs_fs *fs, uint64_t ino, const char *to, int force,
 	} else {
 		snprintf(restored, restoredlen, "%s%s%s", dirpart,
 		    dirpart[0] ? "/" : "", base);
-		/* The kernel may still cache a replaced file under the name. */
-		inval_add(&names, dino, strdup(base));
 	}
 out:
 	if (in != NULL)
 		iput_maybe(fs, in);
 	pthread_mutex_unlock(&fs->meta);
-	inval_flush(fs, &names);
 	return rc;
 }
 

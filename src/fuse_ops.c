@@ -576,15 +576,6 @@ rfs_fuse_ops(void)
 	return &ops;
 }
 
-void
-rfs_fuse_inval(void *ctx, uint64_t parent, const char *name, size_t len)
-{
-	struct rfs_fuse *rf = ctx;
-
-	if (rf->se != NULL)
-		(void)fuse_lowlevel_notify_inval_entry(rf->se, parent, name,
-		    len);
-}
 
 /*
  * HANDLE_KILLPRIV_V2.  A filesystem with getxattr receives a GETXATTR

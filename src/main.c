@@ -299,7 +299,6 @@ main(int argc, char **argv)
 		if (fuse_daemonize(0) != 0)
 			goto out;
 	}
-	rfs_fs_set_inval(rf.fs, rfs_fuse_inval, &rf);
 	if (rfs_sweeper_start(rf.fs, o.policy, &sw) != 0)
 		rfs_warn("sweeper not started");
 	if (rfs_control_start(rf.fs, o.mountpoint, &ctl) != 0)

@@ -14,6 +14,7 @@
 
 #include <sodium.h>
 
+#include "rfs/audit.h"
 #include "rfs/keystore.h"
 #include "rfs/log.h"
 #include "rfs/store.h"
@@ -364,6 +365,17 @@ rfs_store_create(const char *backing, const struct rfs_store_opts *o,
 	    (rc = rfs_cat_meta_set(cat, "clock_hwm", root.created)) != 0) {
 		snprintf(err, errlen, "cannot initialise the catalog");
 		goto out;
+	}
+	{
+		/* From now on the audit chain always has a head. */
+		struct rfs_key *ka = rfs_key_derive(master, RFS_SUBKEY_AUDIT);
+
+		rc = ka ? rfs_audit_init(cat, ka) : -ENOMEM;
+		rfs_key_free(ka);
+		if (rc != 0) {
+			snprintf(err, errlen, "cannot start the audit trail");
+			goto out;
+		}
 	}
 	rfs_cat_close(cat);
 	cat = NULL;

@@ -147,12 +147,14 @@ struct rfs_audit_row {
 	unsigned char *detail; size_t detaillen;   /* sealed, may be empty */
 	unsigned char mac[RFS_MAC_BYTES];
 };
+/* Inserts R with id R->id (or the next id when 0); sets R->id. */
 int rfs_cat_audit_insert(struct rfs_catalog *c, struct rfs_audit_row *r);
 int rfs_cat_audit_last(struct rfs_catalog *c, struct rfs_audit_row *r);
 typedef int (*rfs_cat_audit_fn)(void *ctx, const struct rfs_audit_row *r);
 int rfs_cat_audit_each(struct rfs_catalog *c, int64_t since,
     rfs_cat_audit_fn fn, void *ctx);
-int rfs_cat_audit_prune(struct rfs_catalog *c, int64_t before);
+/* Deletes every record with id <= LAST_ID. */
+int rfs_cat_audit_prune(struct rfs_catalog *c, int64_t last_id);
 
 /*
  * Key windows: (class, window start) -> latest creation time of a file

@@ -52,14 +52,9 @@ struct rfs_entry {
 #define RFS_SET_CTIME  (1 << 8)
 #define RFS_SET_KILLPRIV (1 << 9)
 
-/* Called when a name must leave the kernel's caches (expiry, restore). */
-typedef void (*rfs_inval_fn)(void *ctx, uint64_t parent, const char *name,
-    size_t len);
-
 int rfs_fs_new(struct rfs_store *st, struct rfs_policy *pol,
     struct rfs_fs **out);
 void rfs_fs_free(struct rfs_fs *fs);
-void rfs_fs_set_inval(struct rfs_fs *fs, rfs_inval_fn fn, void *ctx);
 struct rfs_store *rfs_fs_store(struct rfs_fs *fs);
 /* Takes a reference to the current policy; release with rfs_policy_unref. */
 struct rfs_policy *rfs_fs_policy(struct rfs_fs *fs);

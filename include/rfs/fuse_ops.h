@@ -20,7 +20,5 @@ struct rfs_fuse {
 const struct fuse_lowlevel_ops *rfs_fuse_ops(void);
 /* Installs the session's custom I/O that negotiates HANDLE_KILLPRIV_V2. */
 int rfs_fuse_custom_io(struct rfs_fuse *rf);
-/* Tells the kernel to drop a cached name (called outside requests). */
-void rfs_fuse_inval(void *ctx, uint64_t parent, const char *name, size_t len);
 
 #endif

@@ -77,6 +77,9 @@ class Model:
         self.short = []       # (name, created wall time)
         self.lock = threading.Lock()
         self.ops = 0
+        # An operation cut short by the crash may or may not have happened:
+        # ("rename", lid, old, new, content) or ("delete", ino, name, t, content)
+        self.pending = None
 
 
 class Run:
@@ -168,10 +171,13 @@ class Run:
             return
         self.gen += 1
         old, new = lg["name"], "app%d.log.%d" % (lid, self.gen)
+        self.model.pending = ("rename", lid, old, new,
+                              (old + "#" + str(lid), lg["synced"]))
         os.rename(os.path.join(self.mnt, old), os.path.join(self.mnt, new))
         dfd = os.open(self.mnt, os.O_RDONLY | os.O_DIRECTORY)
         os.fsync(dfd)
         os.close(dfd)
+        self.model.pending = None
         self.model.rotated[new] = (old + "#" + str(lid), lg["synced"])
         lg["synced"] = lg["written"] = 0
 
@@ -181,10 +187,13 @@ class Run:
         name = rng.choice(sorted(self.model.rotated))
         path = os.path.join(self.mnt, name)
         ino = os.stat(path).st_ino
+        self.model.pending = ("delete", ino, name, time.time(),
+                              self.model.rotated[name])
         os.unlink(path)
         dfd = os.open(self.mnt, os.O_RDONLY | os.O_DIRECTORY)
         os.fsync(dfd)
         os.close(dfd)
+        self.model.pending = None
         content = self.model.rotated.pop(name)
         self.model.deleted.append((ino, name, time.time(), content))
 
@@ -213,6 +222,29 @@ class Run:
         self.bytes_verified += len(want)
         return None
 
+    def resolve_pending(self):
+        """An operation the crash cut short counts as done if its effect
+        is visible: POSIX lets an unacknowledged rename or unlink land or
+        not, but never half."""
+        p, self.model.pending = self.model.pending, None
+        if p is None:
+            return
+        if p[0] == "rename":
+            _, lid, old, new, content = p
+            there = os.path.exists(os.path.join(self.mnt, new))
+            self.check(there != os.path.exists(os.path.join(self.mnt, old)),
+                       "rename %s -> %s cut by the crash: exactly one name"
+                       " must exist" % (old, new))
+            if there:
+                self.model.rotated[new] = content
+                self.model.logs[lid]["synced"] = 0
+                self.model.logs[lid]["written"] = 0
+        else:
+            _, ino, name, t, content = p
+            if not os.path.exists(os.path.join(self.mnt, name)):
+                self.model.rotated.pop(name, None)
+                self.model.deleted.append((ino, name, t, content))
+
     def verify(self):
         r = subprocess.run([CTL, "fsck", "--store", self.backing, "--keyfile",
                             self.key], capture_output=True, text=True)
@@ -226,6 +258,7 @@ class Run:
             subprocess.run([CTL, "fsck", "--store", self.backing, "--keyfile",
                             self.key, "--repair"], capture_output=True)
         self.mount()
+        self.resolve_pending()
         for lid, lg in self.model.logs.items():
             if lg["synced"]:
                 err = self.verify_content(os.path.join(self.mnt, lg["name"]),
