@@ -30,7 +30,9 @@ static const char schema[] =
     " created INTEGER NOT NULL, class TEXT NOT NULL, period INTEGER NOT NULL,"
     " wkey BLOB, link BLOB, hold INTEGER NOT NULL DEFAULT 0,"
     " state INTEGER NOT NULL DEFAULT 0,"
-    " del_time INTEGER, del_uid INTEGER, del_parent INTEGER, del_path BLOB);"
+    " del_time INTEGER, del_uid INTEGER, del_parent INTEGER, del_path BLOB,"
+    " objlen INTEGER NOT NULL DEFAULT 0, tail BLOB,"
+    " writing INTEGER NOT NULL DEFAULT 0);"
     "CREATE INDEX inode_state ON inode(state, ino);"
     "CREATE TABLE dirent("
     " id INTEGER PRIMARY KEY AUTOINCREMENT,"
@@ -69,7 +71,7 @@ enum {
 
 #define INODE_COLS "ino, mode, uid, gid, nlink, size, rdev, atime, mtime," \
 	" ctime, created, class, period, wkey, hold, state, del_time, del_uid," \
-	" del_parent"
+	" del_parent, objlen, tail, writing"
 
 static const char *const sql[S_COUNT] = {
 	[S_BEGIN] = "BEGIN IMMEDIATE",
@@ -86,7 +88,8 @@ static const char *const sql[S_COUNT] = {
 	    " nlink = ?5, size = ?6, rdev = ?7, atime = ?8, mtime = ?9,"
 	    " ctime = ?10, created = ?11, class = ?12, period = ?13, wkey = ?14,"
 	    " hold = ?15, state = ?16, del_time = ?17, del_uid = ?18,"
-	    " del_parent = ?19 WHERE ino = ?1",
+	    " del_parent = ?19, objlen = ?20, tail = ?21, writing = ?22"
+	    " WHERE ino = ?1",
 	[S_INO_DELETE] = "DELETE FROM inode WHERE ino = ?1",
 	[S_INO_SET_LINK] = "UPDATE inode SET link = ?2 WHERE ino = ?1",
 	[S_INO_GET_LINK] = "SELECT link FROM inode WHERE ino = ?1",
@@ -475,6 +478,13 @@ read_attr(sqlite3_stmt *s, struct rfs_attr *a)
 	a->del_time = sqlite3_column_int64(s, 16);
 	a->del_uid = (uint32_t)sqlite3_column_int64(s, 17);
 	a->del_parent = (uint64_t)sqlite3_column_int64(s, 18);
+	a->objlen = (uint64_t)sqlite3_column_int64(s, 19);
+	k = sqlite3_column_blob(s, 20);
+	if (k != NULL && sqlite3_column_bytes(s, 20) == RFS_NONCE_BYTES) {
+		memcpy(a->tail, k, RFS_NONCE_BYTES);
+		a->has_tail = 1;
+	}
+	a->writing = sqlite3_column_int(s, 21);
 }
 
 int
@@ -516,6 +526,13 @@ rfs_cat_inode_put(struct rfs_catalog *c, const struct rfs_attr *a)
 	sqlite3_bind_int64(s, 17, a->del_time);
 	sqlite3_bind_int64(s, 18, a->del_uid);
 	sqlite3_bind_int64(s, 19, (int64_t)a->del_parent);
+	sqlite3_bind_int64(s, 20, (int64_t)a->objlen);
+	if (a->has_tail)
+		sqlite3_bind_blob(s, 21, a->tail, RFS_NONCE_BYTES,
+		    SQLITE_STATIC);
+	else
+		sqlite3_bind_null(s, 21);
+	sqlite3_bind_int(s, 22, a->writing);
 	return exec_stmt(c, S_INO_PUT);
 }
 

@@ -953,6 +953,94 @@ rfs_fs_readlink(struct rfs_fs *fs, uint64_t ino, char *buf, size_t len)
 
 /* ---- open files ------------------------------------------------------ */
 
+/*
+ * Compares a freshly opened object with what the catalog committed (see
+ * struct rfs_attr): outside a write session, a different length or last
+ * nonce means the object was truncated, extended or rolled back behind our
+ * back.  The file then reads as EIO, and the event is audited.
+ */
+static int
+obj_verify(struct rfs_fs *fs, struct inode *in, const struct rfs_attr *a)
+{
+	unsigned char tail[RFS_NONCE_BYTES];
+	uint64_t len;
+	int has, rc;
+
+	if (a->writing)
+		return 0;
+	if ((rc = rfs_obj_state(in->obj, &len, tail, &has)) != 0)
+		return rc;
+	if (len == a->objlen && has == a->has_tail &&
+	    (!has || memcmp(tail, a->tail, RFS_NONCE_BYTES) == 0))
+		return 0;
+	rfs_err("object %" PRIu64 ": %s (%" PRIu64 " bytes, catalog says %"
+	    PRIu64 "): refusing to read it", in->ino, len < a->objlen ?
+	    "truncated" : len > a->objlen ? "extended" :
+	    "replaced by another version", len, a->objlen);
+	pthread_mutex_lock(&fs->meta);
+	if (!in->tamper_seen && !fs->st->readonly) {
+		int64_t v = 0;
+
+		in->tamper_seen = 1;
+		(void)rfs_cat_meta_get(fs->st->cat, "tamper_total", &v);
+		(void)rfs_cat_meta_set(fs->st->cat, "tamper_total", v + 1);
+		(void)rfs_audit(fs->st, now_of(fs), "tamper", in->ino,
+		    in->a.class, 0, len < a->objlen ? "object truncated" :
+		    len > a->objlen ? "object extended" : "object rolled back");
+	}
+	pthread_mutex_unlock(&fs->meta);
+	return -EIO;
+}
+
+/*
+ * Before the first change to IN's object in a write session, the catalog
+ * learns that the object is about to differ from what it committed.
+ * Caller holds IN->lock.
+ */
+static int
+begin_write(struct rfs_fs *fs, struct inode *in)
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&fs->meta);
+	if (!in->a.writing) {
+		in->a.writing = 1;
+		if ((rc = rfs_cat_inode_put(fs->st->cat, &in->a)) != 0)
+			in->a.writing = 0;
+	}
+	pthread_mutex_unlock(&fs->meta);
+	return rc;
+}
+
+/*
+ * Commits IN's size and mtime, and, if its object changed, the object's
+ * new length and last nonce, ending the write session.  Caller holds
+ * IN->lock but not meta.
+ */
+static int
+persist(struct rfs_fs *fs, struct inode *in)
+{
+	unsigned char tail[RFS_NONCE_BYTES];
+	uint64_t len = 0;
+	int has = 0, rc = 0, state = 0;
+
+	if (in->obj != NULL && in->a.writing)
+		state = rfs_obj_state(in->obj, &len, tail, &has) == 0;
+	pthread_mutex_lock(&fs->meta);
+	if (state) {
+		in->a.objlen = len;
+		in->a.has_tail = has;
+		if (has)
+			memcpy(in->a.tail, tail, RFS_NONCE_BYTES);
+		in->a.writing = 0;
+		in->dirty = 1;
+	}
+	if (in->dirty && (rc = rfs_cat_inode_put(fs->st->cat, &in->a)) == 0)
+		in->dirty = 0;
+	pthread_mutex_unlock(&fs->meta);
+	return rc;
+}
+
 /* Opens IN's object if it is not open yet.  Caller holds IN->lock. */
 static int
 obj_get(struct rfs_fs *fs, struct inode *in, struct rfs_key *key)
@@ -969,7 +1057,12 @@ obj_get(struct rfs_fs *fs, struct inode *in, struct rfs_key *key)
 	pthread_mutex_unlock(&fs->meta);
 	if (key == NULL && (rc = file_key(fs, &a, &key)) != 0)
 		return rc;
-	return rfs_obj_open(fs->st->objfd, in->ino, 1, key, a.size, &in->obj);
+	rc = rfs_obj_open(fs->st->objfd, in->ino, 1, key, a.size, &in->obj);
+	if (rc == 0 && (rc = obj_verify(fs, in, &a)) != 0) {
+		rfs_obj_close(in->obj);
+		in->obj = NULL;
+	}
+	return rc;
 }
 
 static struct rfs_handle *
@@ -1012,14 +1105,16 @@ rfs_fs_open(struct rfs_fs *fs, const struct rfs_ctx *ctx, uint64_t ino,
 		return rc;
 	pthread_mutex_lock(&in->lock);
 	rc = obj_get(fs, in, NULL);
-	if (rc == 0 && (flags & O_TRUNC) && in->obj->size > 0)
+	if (rc == 0 && (flags & O_TRUNC) && in->obj->size > 0 &&
+	    (rc = begin_write(fs, in)) == 0)
 		rc = rfs_obj_truncate(in->obj, 0);
 	if (rc == 0 && (flags & O_TRUNC)) {
 		pthread_mutex_lock(&fs->meta);
 		in->a.size = 0;
 		in->a.mtime = in->a.ctime = now;
-		rc = rfs_cat_inode_put(fs->st->cat, &in->a);
+		in->dirty = 1;
 		pthread_mutex_unlock(&fs->meta);
+		rc = persist(fs, in);
 	}
 	pthread_mutex_unlock(&in->lock);
 	if (rc == 0 && (*hp = handle_new(in, flags)) == NULL)
@@ -1103,6 +1198,10 @@ rfs_fs_write(struct rfs_fs *fs, const struct rfs_ctx *ctx,
 		pthread_mutex_unlock(&in->lock);
 		return -EBADF;
 	}
+	if (!in->a.writing && (n = begin_write(fs, in)) != 0) {
+		pthread_mutex_unlock(&in->lock);
+		return n;
+	}
 	/* Without the kernel's writeback cache, O_APPEND is ours to do. */
 	if (h->flags & O_APPEND)
 		off = in->obj->size;
@@ -1134,25 +1233,14 @@ rfs_fs_write(struct rfs_fs *fs, const struct rfs_ctx *ctx,
 	return n;
 }
 
-/* Writes dirty attributes of IN to the catalog.  Caller holds meta. */
-static int
-persist(struct rfs_fs *fs, struct inode *in)
-{
-	int rc = 0;
-
-	if (in->dirty && (rc = rfs_cat_inode_put(fs->st->cat, &in->a)) == 0)
-		in->dirty = 0;
-	return rc;
-}
-
 int
 rfs_fs_flush(struct rfs_fs *fs, struct rfs_handle *h)
 {
 	int rc;
 
-	pthread_mutex_lock(&fs->meta);
+	pthread_mutex_lock(&h->in->lock);
 	rc = persist(fs, h->in);
-	pthread_mutex_unlock(&fs->meta);
+	pthread_mutex_unlock(&h->in->lock);
 	return rc;
 }
 
@@ -1164,13 +1252,13 @@ rfs_fs_fsync(struct rfs_fs *fs, struct rfs_handle *h, int datasync)
 
 	pthread_mutex_lock(&in->lock);
 	rc = in->obj != NULL ? rfs_obj_sync(in->obj, datasync) : 0;
+	if (rc == 0)
+		rc = persist(fs, in);
 	pthread_mutex_unlock(&in->lock);
 	if (rc != 0)
 		return rc;
 	pthread_mutex_lock(&fs->meta);
-	rc = persist(fs, in);
-	if (rc == 0)
-		rc = rfs_cat_sync(fs->st->cat);
+	rc = rfs_cat_sync(fs->st->cat);
 	pthread_mutex_unlock(&fs->meta);
 	return rc;
 }
@@ -1183,8 +1271,8 @@ rfs_fs_release(struct rfs_fs *fs, struct rfs_handle *h)
 	int rc;
 
 	pthread_mutex_lock(&in->lock);
-	pthread_mutex_lock(&fs->meta);
 	rc = persist(fs, in);
+	pthread_mutex_lock(&fs->meta);
 	if (--in->nopen == 0) {
 		obj = in->obj;
 		in->obj = NULL;
@@ -1211,14 +1299,16 @@ rfs_fs_fallocate(struct rfs_fs *fs, struct rfs_handle *h, int mode,
 	if (mode & FALLOC_FL_KEEP_SIZE)
 		return 0;     /* nothing to reserve: blocks are written sealed */
 	pthread_mutex_lock(&in->lock);
-	if (in->obj != NULL && off + len > in->obj->size)
+	if (in->obj != NULL && off + len > in->obj->size &&
+	    (rc = begin_write(fs, in)) == 0)
 		rc = rfs_obj_truncate(in->obj, off + len);
 	if (rc == 0 && in->obj != NULL) {
 		pthread_mutex_lock(&fs->meta);
 		in->a.size = in->obj->size;
 		in->a.ctime = now_of(fs);
-		rc = rfs_cat_inode_put(fs->st->cat, &in->a);
+		in->dirty = 1;
 		pthread_mutex_unlock(&fs->meta);
+		rc = persist(fs, in);
 	}
 	pthread_mutex_unlock(&in->lock);
 	return rc;
@@ -1289,13 +1379,17 @@ rfs_fs_setattr(struct rfs_fs *fs, const struct rfs_ctx *ctx, uint64_t ino,
 	if (mask & RFS_SET_SIZE) {
 		pthread_mutex_lock(&in->lock);
 		rc = obj_get(fs, in, key);
-		if (rc == 0)
+		if (rc == 0 && (rc = begin_write(fs, in)) == 0)
 			rc = rfs_obj_truncate(in->obj, (uint64_t)s->st_size);
-		pthread_mutex_lock(&fs->meta);
 		if (rc == 0) {
+			pthread_mutex_lock(&fs->meta);
 			in->a.size = in->obj->size;
 			in->a.mtime = in->a.ctime = now;
+			in->dirty = 1;
+			pthread_mutex_unlock(&fs->meta);
+			rc = persist(fs, in);
 		}
+		pthread_mutex_lock(&fs->meta);
 		if (in->nopen == 1) {
 			rfs_obj_close(in->obj);
 			in->obj = NULL;

@@ -192,6 +192,11 @@ check_file(struct rfs_fs *fs, struct rfs_attr *a, int repair, FILE *out,
 			close(fd);
 		}
 	}
+	if (a->state != RFS_SHRED && !a->writing && (uint64_t)sb.st_size !=
+	    a->objlen)
+		finding(r, out, "tamper", "file %" PRIu64 ": object is %" PRIu64
+		    " bytes, the catalog committed %" PRIu64, a->ino,
+		    (uint64_t)sb.st_size, a->objlen);
 	if (!a->has_key)
 		return;
 	{

@@ -338,6 +338,25 @@ rfs_obj_truncate(struct rfs_obj *o, uint64_t size)
 }
 
 int
+rfs_obj_state(struct rfs_obj *o, uint64_t *len,
+    unsigned char nonce[RFS_NONCE_BYTES], int *has)
+{
+	struct stat sb;
+
+	if (fstat(o->fd, &sb) != 0)
+		return -errno;
+	*len = (uint64_t)sb.st_size;
+	*has = 0;
+	if (sb.st_size == 0)
+		return 0;
+	if (pread(o->fd, nonce, RFS_NONCE_BYTES, (off_t)(((uint64_t)
+	    sb.st_size - 1) / RFS_RECORD * RFS_RECORD)) != RFS_NONCE_BYTES)
+		return -EIO;
+	*has = 1;
+	return 0;
+}
+
+int
 rfs_obj_sync(struct rfs_obj *o, int datasync)
 {
 	if ((datasync ? fdatasync(o->fd) : fsync(o->fd)) != 0)

@@ -42,6 +42,17 @@ struct rfs_attr {
 	int64_t del_time;               /* trash: when, by whom, from where */
 	uint32_t del_uid;
 	uint64_t del_parent;
+	/*
+	 * What the catalog last committed about the object: its length and
+	 * the nonce of its last record (every write draws a new one).  While
+	 * WRITING is set the object may legitimately differ (a crash during
+	 * a write session); when clear, any difference is tampering:
+	 * truncation, appended bytes, or a roll-back to an older copy.
+	 */
+	uint64_t objlen;
+	unsigned char tail[RFS_NONCE_BYTES];
+	int has_tail;
+	int writing;
 };
 
 struct rfs_catalog;

@@ -10,6 +10,8 @@
  *   torn        an object whose length ends inside a record header (a
  *               crash mid-write): repair cuts it back to whole records
  *   block       a block that fails authentication: reported, not repaired
+ *   tamper      an object whose length differs from what the catalog
+ *               committed outside a write session: reported
  *   unreachable a live file with no directory entry: repair moves it to
  *               the trash, where an admin can restore it
  *   keys        a window key with no catalog window, or a window whose

@@ -52,6 +52,10 @@ ssize_t rfs_obj_write(struct rfs_obj *o, const void *buf, size_t len,
     uint64_t off);
 int rfs_obj_truncate(struct rfs_obj *o, uint64_t size);
 int rfs_obj_sync(struct rfs_obj *o, int datasync);
+/* The object's length and the nonce of its last record (*HAS = 0 when
+ * empty): what the catalog records to notice truncation and roll-back. */
+int rfs_obj_state(struct rfs_obj *o, uint64_t *len,
+    unsigned char nonce[RFS_NONCE_BYTES], int *has);
 /* Size implied by the object file of INO alone (0 when missing). */
 int rfs_obj_stored_size(int objdir, uint64_t ino, uint64_t *size);
 /* Overwrites the object PASSES times, fsyncs, unlinks.  Missing is fine. */

@@ -150,8 +150,9 @@ CUR_T='' CUR_MNT='' CUR_DIR='' CUR_PID='' CUR_LOG='' CUR_OPTS=''
 cleanup() {
 	local p m
 	trap - EXIT INT TERM
+	# Only processes still running as ours: a stale pid may be anyone's now.
 	for p in $DRVPID "${BGPIDS[@]}"; do
-		kill "$p" 2>/dev/null
+		alive "$p" && kill "$p" 2>/dev/null
 	done
 	for p in $DRVPID "${BGPIDS[@]}"; do
 		wait_until 15 not_alive "$p" || kill -9 "$p" 2>/dev/null
@@ -519,17 +520,17 @@ wl_shred() {
 	BGPIDS+=("$lpid")
 	t0=$(now)
 	if ! drv out "$BUILD/retentionctl" shred "$CUR_MNT"; then
-		kill "$lpid"; wait "$lpid"
+		kill "$lpid"; wait "$lpid"; BGPIDS=()
 		fail "retentionctl shred $CUR_MNT: $out"
 		return 1
 	fi
 	if ! wait_until "$SHRED_TIMEOUT" shred_done; then
-		kill "$lpid"; wait "$lpid"
+		kill "$lpid"; wait "$lpid"; BGPIDS=()
 		fail "files left after ${SHRED_TIMEOUT}s: $(shred_remaining)"
 		return 1
 	fi
 	t1=$(now)
-	kill "$lpid"; wait "$lpid"
+	kill "$lpid"; wait "$lpid"; BGPIDS=()
 	sweep=$(cat "$lat")
 	rec shred.fps "$(fdiv "$SHRED_FILES" "$(awk -v a="$t1" -v b="$t0" 'BEGIN { print a - b }')")"
 	rec shred.p50_idle "$(kv p50_us "$idle")"

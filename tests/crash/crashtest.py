@@ -250,7 +250,7 @@ class Run:
                             self.key], capture_output=True, text=True)
         bad = [l for l in r.stdout.splitlines()
                if l.startswith("fsck: ") and l.split(":")[1].strip()
-               in ("catalog", "block", "missing", "unreachable", "keys")]
+               in ("catalog", "block", "missing", "unreachable", "keys", "tamper")]
         self.check(not bad, "fsck after kill %d: %s" % (self.kills, bad))
         if r.returncode != 0:
             # orphans (an object whose creating transaction never committed)
