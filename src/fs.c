@@ -39,6 +39,8 @@ struct inode {
 	int nopen;
 	int dirty;                /* size/mtime newer than the catalog */
 	int tamper_seen;          /* an authentication failure was audited */
+	int writing_durable;      /* writing = 1 is synced to the catalog */
+	int sync_catalog;         /* fsync must sync the catalog (setattr) */
 	struct rfs_attr a;
 	pthread_mutex_t lock;     /* contents: obj */
 	struct rfs_obj *obj;
@@ -65,6 +67,9 @@ struct rfs_fs {
 	struct event_cache *events;   /* all events, small */
 	size_t nevents;
 	int recover;                  /* -o ro,recover: show what keys open */
+	/* Key windows already recorded in the catalog by this process. */
+	struct { char cls[RFS_CLASS_MAX + 1]; int64_t start; } kwcache[16];
+	unsigned kwnext;
 };
 
 static int64_t
@@ -682,6 +687,36 @@ classify(struct rfs_fs *fs, uint64_t parent, const char *name)
 	return rfs_policy_classify(fs->pol, path);
 }
 
+/*
+ * Records that window (A's class, A's period) wraps file keys.  The window
+ * key may go once every file it could wrap is past its backup deadline, so
+ * the catalog keeps the window's end - the latest creation time it can
+ * hold - and needs one write per window, not per file.  Caller holds meta.
+ */
+static int
+keywin_note(struct rfs_fs *fs, const struct rfs_attr *a)
+{
+	int64_t len = fs->pol->key_period > 0 ? fs->pol->key_period : 86400;
+	int64_t end = rfs_time_add(a->period * RFS_NSEC, len) - 1;
+	int rc;
+
+	if (end < a->created)          /* import into an older, longer window */
+		end = a->created;
+	for (unsigned i = 0; i < 16; i++)
+		if (fs->kwcache[i].start == a->period &&
+		    strcmp(fs->kwcache[i].cls, a->class) == 0)
+			return 0;
+	rc = rfs_cat_keywin_touch(fs->st->cat, a->class, a->period, end);
+	if (rc == 0) {
+		unsigned i = fs->kwnext++ % 16;
+
+		snprintf(fs->kwcache[i].cls, sizeof(fs->kwcache[i].cls), "%s",
+		    a->class);
+		fs->kwcache[i].start = a->period;
+	}
+	return rc;
+}
+
 /* Wraps a fresh file key for A (class and period set).  Caller holds meta. */
 static int
 new_file_key(struct rfs_fs *fs, struct rfs_attr *a, struct rfs_key **keyout)
@@ -704,8 +739,7 @@ new_file_key(struct rfs_fs *fs, struct rfs_attr *a, struct rfs_key **keyout)
 	 * another row does not open. */
 	rfs_key_wrap(win, fk, &a->ino, sizeof(a->ino), a->wkey);
 	a->has_key = 1;
-	rc = rfs_cat_keywin_touch(fs->st->cat, a->class, a->period,
-	    a->created);
+	rc = keywin_note(fs, a);
 	if (rc == 0 && keyout != NULL) {
 		*keyout = fk;
 		fk = NULL;
@@ -880,6 +914,7 @@ create_common(struct rfs_fs *fs, const struct rfs_ctx *ctx, uint64_t parent,
 		rfs_cat_rollback(fs->st->cat);
 	if (rc != 0) {
 		/* Roll the in-memory state back with the catalog. */
+		memset(fs->kwcache, 0, sizeof(fs->kwcache));
 		if (in != NULL) {
 			itab_remove(fs, in);
 			ifree(in);
@@ -953,6 +988,13 @@ rfs_fs_readlink(struct rfs_fs *fs, uint64_t ino, char *buf, size_t len)
 
 /* ---- open files ------------------------------------------------------ */
 
+/* A file whose object never held committed data: nothing to roll back. */
+static int
+fresh(const struct rfs_attr *a)
+{
+	return a->objlen == 0 && !a->has_tail;
+}
+
 /*
  * Compares a freshly opened object with what the catalog committed (see
  * struct rfs_attr): outside a write session, a different length or last
@@ -966,12 +1008,13 @@ obj_verify(struct rfs_fs *fs, struct inode *in, const struct rfs_attr *a)
 	uint64_t len;
 	int has, rc;
 
-	if (a->writing)
+	if (a->writing || fresh(a))
 		return 0;
 	if ((rc = rfs_obj_state(in->obj, &len, tail, &has)) != 0)
 		return rc;
-	if (len == a->objlen && has == a->has_tail &&
-	    (!has || memcmp(tail, a->tail, RFS_NONCE_BYTES) == 0))
+	if (!has)
+		memset(tail, 0, RFS_NONCE_BYTES);   /* the emptied-file tail */
+	if (len == a->objlen && memcmp(tail, a->tail, RFS_NONCE_BYTES) == 0)
 		return 0;
 	rfs_err("object %" PRIu64 ": %s (%" PRIu64 " bytes, catalog says %"
 	    PRIu64 "): refusing to read it", in->ino, len < a->objlen ?
@@ -1003,7 +1046,8 @@ begin_write(struct rfs_fs *fs, struct inode *in)
 	int rc = 0;
 
 	pthread_mutex_lock(&fs->meta);
-	if (!in->a.writing) {
+	if (!in->a.writing && !fresh(&in->a)) {
+		in->writing_durable = 0;
 		in->a.writing = 1;
 		if ((rc = rfs_cat_inode_put(fs->st->cat, &in->a)) != 0)
 			in->a.writing = 0;
@@ -1013,26 +1057,30 @@ begin_write(struct rfs_fs *fs, struct inode *in)
 }
 
 /*
- * Commits IN's size and mtime, and, if its object changed, the object's
- * new length and last nonce, ending the write session.  Caller holds
- * IN->lock but not meta.
+ * Commits IN's size and mtime.  With END (release, truncate) the write
+ * session ends: the object's new length and last nonce are recorded and
+ * writing drops to 0.  A fresh file's first data is recorded at once.
+ * Caller holds IN->lock but not meta.
  */
 static int
-persist(struct rfs_fs *fs, struct inode *in)
+persist(struct rfs_fs *fs, struct inode *in, int end)
 {
 	unsigned char tail[RFS_NONCE_BYTES];
 	uint64_t len = 0;
 	int has = 0, rc = 0, state = 0;
 
-	if (in->obj != NULL && in->a.writing)
+	if (in->obj != NULL && ((end && in->a.writing) || fresh(&in->a)))
 		state = rfs_obj_state(in->obj, &len, tail, &has) == 0;
 	pthread_mutex_lock(&fs->meta);
-	if (state) {
+	if (state && (has || !fresh(&in->a))) {
 		in->a.objlen = len;
-		in->a.has_tail = has;
+		in->a.has_tail = 1;
+		/* An emptied file keeps an all-zero tail: not fresh again. */
+		memset(in->a.tail, 0, RFS_NONCE_BYTES);
 		if (has)
 			memcpy(in->a.tail, tail, RFS_NONCE_BYTES);
 		in->a.writing = 0;
+		in->writing_durable = 0;
 		in->dirty = 1;
 	}
 	if (in->dirty && (rc = rfs_cat_inode_put(fs->st->cat, &in->a)) == 0)
@@ -1114,7 +1162,7 @@ rfs_fs_open(struct rfs_fs *fs, const struct rfs_ctx *ctx, uint64_t ino,
 		in->a.mtime = in->a.ctime = now;
 		in->dirty = 1;
 		pthread_mutex_unlock(&fs->meta);
-		rc = persist(fs, in);
+		rc = persist(fs, in, 1);
 	}
 	pthread_mutex_unlock(&in->lock);
 	if (rc == 0 && (*hp = handle_new(in, flags)) == NULL)
@@ -1239,7 +1287,7 @@ rfs_fs_flush(struct rfs_fs *fs, struct rfs_handle *h)
 	int rc;
 
 	pthread_mutex_lock(&h->in->lock);
-	rc = persist(fs, h->in);
+	rc = persist(fs, h->in, 0);
 	pthread_mutex_unlock(&h->in->lock);
 	return rc;
 }
@@ -1248,18 +1296,35 @@ int
 rfs_fs_fsync(struct rfs_fs *fs, struct rfs_handle *h, int datasync)
 {
 	struct inode *in = h->in;
-	int rc;
+	int rc = 0;
 
+	/*
+	 * The object holds the data and, by the max rule, the size: syncing
+	 * it is what makes an fsync durable.  The catalog is synced only when
+	 * it must be: once per write session, before the object's data, so
+	 * that "writing = 1" is on disk before any byte that differs from the
+	 * committed state (else a power loss would look like tampering); and
+	 * after a setattr (truncate, chmod) of this file.  mtime and ctime of
+	 * appends reach the disk with the next catalog sync.
+	 */
 	pthread_mutex_lock(&in->lock);
-	rc = in->obj != NULL ? rfs_obj_sync(in->obj, datasync) : 0;
-	if (rc == 0)
-		rc = persist(fs, in);
-	pthread_mutex_unlock(&in->lock);
-	if (rc != 0)
-		return rc;
 	pthread_mutex_lock(&fs->meta);
-	rc = rfs_cat_sync(fs->st->cat);
+	if (in->a.writing && !in->writing_durable) {
+		rc = rfs_cat_sync(fs->st->cat);
+		in->writing_durable = rc == 0;
+	}
 	pthread_mutex_unlock(&fs->meta);
+	if (rc == 0 && in->obj != NULL)
+		rc = rfs_obj_sync(in->obj, datasync);
+	if (rc == 0)
+		rc = persist(fs, in, 0);
+	if (rc == 0 && in->sync_catalog) {
+		pthread_mutex_lock(&fs->meta);
+		rc = rfs_cat_sync(fs->st->cat);
+		in->sync_catalog = rc != 0;
+		pthread_mutex_unlock(&fs->meta);
+	}
+	pthread_mutex_unlock(&in->lock);
 	return rc;
 }
 
@@ -1271,7 +1336,7 @@ rfs_fs_release(struct rfs_fs *fs, struct rfs_handle *h)
 	int rc;
 
 	pthread_mutex_lock(&in->lock);
-	rc = persist(fs, in);
+	rc = persist(fs, in, 1);
 	pthread_mutex_lock(&fs->meta);
 	if (--in->nopen == 0) {
 		obj = in->obj;
@@ -1308,7 +1373,7 @@ rfs_fs_fallocate(struct rfs_fs *fs, struct rfs_handle *h, int mode,
 		in->a.ctime = now_of(fs);
 		in->dirty = 1;
 		pthread_mutex_unlock(&fs->meta);
-		rc = persist(fs, in);
+		rc = persist(fs, in, 1);
 	}
 	pthread_mutex_unlock(&in->lock);
 	return rc;
@@ -1387,7 +1452,7 @@ rfs_fs_setattr(struct rfs_fs *fs, const struct rfs_ctx *ctx, uint64_t ino,
 			in->a.mtime = in->a.ctime = now;
 			in->dirty = 1;
 			pthread_mutex_unlock(&fs->meta);
-			rc = persist(fs, in);
+			rc = persist(fs, in, 1);
 		}
 		pthread_mutex_lock(&fs->meta);
 		if (in->nopen == 1) {
@@ -1430,6 +1495,7 @@ rfs_fs_setattr(struct rfs_fs *fs, const struct rfs_ctx *ctx, uint64_t ino,
 	rc = rfs_cat_inode_put(fs->st->cat, &in->a);
 	if (rc == 0) {
 		in->dirty = 0;
+		in->sync_catalog = 1;
 		stat_of(&in->a, out);
 		*timeout = timeout_of(fs, &in->a, now);
 	}
@@ -2122,7 +2188,7 @@ retag(struct rfs_fs *fs, struct inode *in, const char *cls, int64_t created,
 	rfs_key_wrap(win, fk, &a.ino, sizeof(a.ino), a.wkey);
 	if ((rc = rfs_cat_begin(fs->st->cat)) != 0)
 		goto out;
-	rc = rfs_cat_keywin_touch(fs->st->cat, a.class, a.period, a.created);
+	rc = keywin_note(fs, &a);
 	a.ctime = now;
 	if (rc == 0)
 		rc = rfs_cat_inode_put(fs->st->cat, &a);
@@ -2131,6 +2197,8 @@ retag(struct rfs_fs *fs, struct inode *in, const char *cls, int64_t created,
 		    strcmp(in->a.class, a.class) ? in->a.class : NULL);
 	if ((rc = finish_tx(fs, rc)) == 0)
 		in->a = a;
+	else
+		memset(fs->kwcache, 0, sizeof(fs->kwcache));
 out:
 	rfs_key_free(fk);
 	rfs_key_free(win);

@@ -192,8 +192,9 @@ check_file(struct rfs_fs *fs, struct rfs_attr *a, int repair, FILE *out,
 			close(fd);
 		}
 	}
+	/* objlen 0 without a tail: the object never held committed data. */
 	if (a->state != RFS_SHRED && !a->writing && (uint64_t)sb.st_size !=
-	    a->objlen)
+	    a->objlen && (a->objlen != 0 || a->has_tail))
 		finding(r, out, "tamper", "file %" PRIu64 ": object is %" PRIu64
 		    " bytes, the catalog committed %" PRIu64, a->ino,
 		    (uint64_t)sb.st_size, a->objlen);

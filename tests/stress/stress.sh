@@ -1,0 +1,330 @@
+#!/usr/bin/env bash
+# stress.sh - the concurrent workload of stress.c against a real mount.
+#
+#   BUILD=build STRESS_SECONDS=10 tests/stress/stress.sh
+#
+# Makes a store and a policy (sweeps and key windows every second, *.tmp
+# kept 1 s, trash 5 s, everything else forever), mounts it with the daemon
+# in the foreground, runs tests/stress/stress.c for STRESS_SECONDS while
+# retentionctl polls status and metrics and runs extra sweeps over the
+# control socket and SIGHUP reloads the policy, then checks:
+#   - the workload's own checks (see stress.c);
+#   - the sweeper shreds every expired *.tmp file and purges the trash
+#     without an error, leaving one object per live file in the backing;
+#   - unmount: the daemon exits 0 and its log holds no sanitizer report
+#     (ASan, UBSan, ThreadSanitizer);
+#   - `retentionctl fsck` of the unmounted store exits 0;
+#   - after a remount the tree reads back identical, then unmounts cleanly.
+#
+# Environment:
+#   BUILD            build directory: build, build-san or build-tsan
+#   STRESS_SECONDS   length of the workload (default 10)
+#   STRESS_*         passed on to stress (see tests/stress/stress.c)
+#   STRESS_BIN       the stress binary (default $BUILD/tests/stress, compiled
+#                    into a temporary directory when missing)
+#   STRESS_VALGRIND=1  a short session instead: the daemon runs under
+#                    valgrind --leak-check=full --errors-for-leak-kinds=definite
+#                    --error-exitcode=99; datacheck, appender, namespace and
+#                    admin operations and a 4 s stress; any valgrind error
+#                    or definite leak fails (the daemon then exits 99).
+#                    (make valgrind runs this after the unit tests.)
+#   RFS_TEST_RAW=1   run the workload on a plain directory (no daemon)
+#
+# tests/integration/t_stress.sh sources this file for a 5 s run; its last
+# line is then "t_stress: N passed, N failed".
+#
+# shellcheck shell=bash
+
+. "$(dirname "${BASH_SOURCE[0]}")/../integration/lib.sh"
+
+STRESS_SECONDS=${STRESS_SECONDS:-10}
+STRESS_VALGRIND=${STRESS_VALGRIND:-0}
+export STRESS_SECONDS
+
+B=$T/backing
+K=$T/key
+M=$T/mnt
+P=$T/policy.ini
+mkdir -p "$M"
+
+# ---------------------------------------------------------------- helpers
+
+# The stress binary: $STRESS_BIN, $BUILD/tests/stress, or compiled now.
+stress_bin() {
+	if [ -n "${STRESS_BIN:-}" ]; then
+		echo "$STRESS_BIN"
+	elif [ -x "$BUILD/tests/stress" ]; then
+		echo "$BUILD/tests/stress"
+	else
+		cc -std=c11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -pthread \
+		    -o "$T/stress" "$RFS_ROOT/tests/stress/stress.c" >&2 || return 1
+		echo "note: $BUILD/tests/stress not built; compiled $T/stress" >&2
+		echo "$T/stress"
+	fi
+}
+
+VG_LOG=$T/valgrind.log
+VG=(valgrind --leak-check=full --errors-for-leak-kinds=definite
+    --error-exitcode=99 --num-callers=30 --log-file="$VG_LOG")
+
+# stress_mount BACKING MNT [OPTS...]: rfs_mount, or in valgrind mode the
+# same with the daemon under valgrind (it needs longer to come up).
+stress_mount() {
+	local backing=$1 mnt=$2 opts log pid
+	shift 2
+	if [ "$STRESS_VALGRIND" != 1 ]; then
+		rfs_mount "$backing" "$mnt" "$@"
+		return
+	fi
+	opts=$(rfs_mount_opts "$@")
+	RFS_NLOG=$((RFS_NLOG + 1))
+	log=$T/daemon.$RFS_NLOG.log
+	"${VG[@]}" "$BUILD/retentionfs" "$backing" "$mnt" -f -o "$opts" >"$log" 2>&1 &
+	pid=$!
+	RFS_PIDS+=("$pid")
+	RFS_MOUNTS+=("$mnt")
+	if ! poll_until 180 rfs_mounted_or_dead "$mnt" "$pid" || ! mountpoint -q "$mnt"; then
+		fail "mount $mnt under valgrind" "$(rfs_log_tail "$log")" \
+		    "$(tail -n 40 "$VG_LOG" 2>/dev/null)"
+		return 1
+	fi
+	RFS_PID=$pid
+	RFS_PID_OF[$mnt]=$pid
+	RFS_CHILD_OF[$mnt]=1
+	RFS_LOG_OF[$mnt]=$log
+	ok "mount $mnt (daemon under valgrind)"
+}
+
+# stress_umount MNT: rfs_umount, plus no ThreadSanitizer report and, under
+# valgrind, a clean valgrind summary.
+stress_umount() {
+	local mnt=$1 log=${RFS_LOG_OF[$1]:-} rc=0
+	rfs_umount "$mnt" || rc=1
+	if [ -n "$log" ] && [ -f "$log" ]; then
+		if grep -q 'WARNING: ThreadSanitizer' "$log"; then
+			fail "umount $mnt: no ThreadSanitizer report" \
+			    "$(grep -c 'WARNING: ThreadSanitizer' "$log") reports; the first:" \
+			    "$(sed -n '/WARNING: ThreadSanitizer/,/^SUMMARY/p' "$log" | head -n 60)"
+			rc=1
+		else
+			ok "umount $mnt: no ThreadSanitizer report in the daemon's log"
+		fi
+	fi
+	if [ "$STRESS_VALGRIND" = 1 ]; then
+		if [ -f "$VG_LOG" ] && grep -q 'ERROR SUMMARY: 0 errors' "$VG_LOG" &&
+		    ! grep -q 'definitely lost: [1-9]' "$VG_LOG"; then
+			ok "valgrind: 0 errors, no definite leak"
+		else
+			fail "valgrind: errors or definite leaks in the daemon" \
+			    "$(grep -E 'ERROR SUMMARY|definitely lost|indirectly lost|possibly lost' "$VG_LOG" 2>/dev/null)" \
+			    "$(head -c 3500 "$VG_LOG" 2>/dev/null)"
+			rc=1
+		fi
+		grep -E 'in use at exit|All heap blocks|ERROR SUMMARY|definitely lost|indirectly lost|possibly lost|still reachable' \
+		    "$VG_LOG" 2>/dev/null | sed -e 's/^==[0-9]*== */     valgrind: /'
+	fi
+	return "$rc"
+}
+
+# One metric's value from `retentionctl metrics` (0 when absent).
+METRICS=
+metric() {
+	local v
+	v=$(printf '%s\n' "$METRICS" | awk -v k="$1" '$1 == k { print $2; exit }')
+	echo "${v:-0}"
+}
+
+# True once the sweeper has nothing left to do: no expired *.tmp pending and
+# an empty trash.
+swept() {
+	METRICS=$(timeout 30 "$BUILD/retentionctl" metrics "$M" 2>&1) || return 1
+	[ "$(metric 'retentionfs_expired_pending{class="tmp"}')" = 0 ] &&
+	    [ "$(metric retentionfs_trash_files)" = 0 ]
+}
+
+# Dumps every thread's stack of the daemon (a hang or a watchdog abort).
+daemon_stacks() {
+	[ -n "${RFS_PID:-}" ] && rfs_pid_alive "$RFS_PID" || return 0
+	command -v gdb >/dev/null || { echo "(gdb not installed: no daemon stacks)"; return 0; }
+	timeout 60 gdb -p "$RFS_PID" -batch -ex 'thread apply all bt' 2>/dev/null |
+	    grep -E '^(Thread|#)' | head -n 300
+}
+
+# Admin traffic during the run: status, metrics, trash listings and extra
+# sweeps over the control socket, and policy reloads (SIGHUP), paced, until
+# $T/stress.done appears.
+admin_poller() {
+	local n=0
+	while [ ! -e "$T/stress.done" ]; do
+		n=$((n + 1))
+		timeout 30 "$BUILD/retentionctl" metrics "$M" >/dev/null 2>>"$T/admin.err" ||
+		    echo "metrics failed (call $n)" >>"$T/admin.fail"
+		timeout 30 "$BUILD/retentionctl" status "$M" --json >/dev/null 2>>"$T/admin.err" ||
+		    echo "status failed (call $n)" >>"$T/admin.fail"
+		# SIGHUP: the policy is reloaded (swapped under the workload).
+		if [ $((n % 3)) = 0 ] && [ -n "${RFS_PID:-}" ]; then
+			kill -HUP "$RFS_PID" 2>/dev/null ||
+			    echo "SIGHUP failed (call $n)" >>"$T/admin.fail"
+		fi
+		if [ $((n % 4)) = 0 ]; then
+			timeout 30 "$BUILD/retentionctl" shred "$M" >/dev/null 2>>"$T/admin.err" ||
+			    echo "shred failed (call $n)" >>"$T/admin.fail"
+			timeout 30 "$BUILD/retentionctl" trash list "$M" >/dev/null 2>>"$T/admin.err" ||
+			    echo "trash list failed (call $n)" >>"$T/admin.fail"
+		fi
+		sleep 0.3
+	done
+}
+
+# run_stress NAME [ENV=VALUE...]: runs the workload on $M, shows its output,
+# adds its counts to ours.
+run_stress() {
+	local name=$1 bin rc last p f
+	shift
+	if ! bin=$(stress_bin); then
+		fail "$name: cannot build the stress program"
+		return 1
+	fi
+	rm -f "$T/stress.done"
+	if ! is_raw; then
+		admin_poller &
+		POLLER=$!
+	fi
+	env "$@" timeout -k 10 $((STRESS_SECONDS + 300)) "$bin" "$M" >"$T/stress.out" 2>&1
+	rc=$?
+	touch "$T/stress.done"
+	sed -e '/^stress: [0-9]* passed, [0-9]* failed$/d' "$T/stress.out"
+	if [ "$rc" -ne 0 ] && [ "$rc" -ne 1 ]; then
+		echo "stress exited with status $rc; the daemon's threads:"
+		daemon_stacks
+	fi
+	if [ -n "${POLLER:-}" ]; then
+		if ! poll_until 60 eval "! kill -0 $POLLER 2>/dev/null"; then
+			kill "$POLLER" 2>/dev/null
+		fi
+		wait "$POLLER" 2>/dev/null
+		POLLER=
+		if [ -s "$T/admin.fail" ]; then
+			fail "$name: retentionctl status/metrics/shred and SIGHUP during the run" \
+			    "$(head -n 5 "$T/admin.fail")" "$(tail -n 5 "$T/admin.err")"
+		else
+			ok "$name: retentionctl status/metrics/shred and SIGHUP during the run"
+		fi
+	fi
+	last=$(grep -E '^stress: [0-9]+ passed, [0-9]+ failed$' "$T/stress.out" | tail -n 1)
+	if [ -n "$last" ]; then
+		p=$(echo "$last" | awk '{ print $2 }')
+		f=$(echo "$last" | awk '{ print $4 }')
+		RFS_PASSED=$((RFS_PASSED + p))
+		RFS_FAILED=$((RFS_FAILED + f))
+	else
+		f=0
+	fi
+	if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+		fail "$name: stress exited with status $rc" "$(tail -n 30 "$T/stress.out")"
+	fi
+	[ "$rc" -eq 0 ]
+}
+
+tree_nontmp() {
+	(cd "$1" && find . -name '*.tmp' -prune -o -type f -print0 | LC_ALL=C sort -z |
+	    xargs -0 -r sha256sum)
+}
+
+count_objects() {
+	find "$B/objects" -type f | wc -l
+}
+
+# ---------------------------------------------------------------- setup
+
+cat >"$P" <<'EOF'
+[shred]
+interval = 1s
+[keys]
+period = 1s
+[trash]
+retention = 5s
+[class tmp]
+retention = 1s
+match = *.tmp
+[class default]
+retention = forever
+EOF
+
+rfs_init "$B" "$K" || abort "init failed"
+if ! is_raw; then
+	check "the stress policy is valid" "$BUILD/retentionctl" policy check "$P"
+fi
+
+# ---------------------------------------------------------------- raw
+
+if is_raw; then
+	mkdir -p "$M"
+	run_stress "stress on a plain directory" STRESS_RAW=1
+	finish
+fi
+
+# ---------------------------------------------------------------- valgrind
+
+if [ "$STRESS_VALGRIND" = 1 ]; then
+	command -v valgrind >/dev/null || skip_all "valgrind not installed"
+	stress_mount "$B" "$M" "policy=$P" || abort "mount under valgrind failed"
+	DC=$(rfs_tool datacheck) && AP=$(rfs_tool appender) || abort "test tools"
+	check "datacheck under valgrind" "$DC" -n 400 -S $((1 << 20)) "$M/dc.dat"
+	check "appender (3 writers) under valgrind" "$AP" "$M/app.log" 3 60 150
+	check_sh "namespace operations" '
+	mkdir -p "$M/a/b" && echo one >"$M/a/b/f" && ln "$M/a/b/f" "$M/a/h" &&
+	mv "$M/a/b/f" "$M/a/g" && ln -s g "$M/a/s" && [ "$(cat "$M/a/s")" = one ] &&
+	cp "$M/app.log" "$M/a/copy" && truncate -s 100 "$M/a/copy" &&
+	getfattr -n user.retention.class "$M/a/g" >/dev/null &&
+	rm "$M/a/g" "$M/a/h" "$M/a/s" && ls -la "$M/a" >/dev/null'
+	check "retentionctl status over the control socket" \
+	    "$BUILD/retentionctl" status "$M"
+	check "retentionctl trash list" "$BUILD/retentionctl" trash list "$M"
+	STRESS_SECONDS=4
+	run_stress "stress (4 s) under valgrind" STRESS_WRITERS=2 STRESS_READERS=1 \
+	    STRESS_RENAMERS=1 STRESS_DELETERS=1 STRESS_TMP=1 STRESS_TMP_RATE=10 \
+	    STRESS_KEEP=1 STRESS_EXPIRY_MARGIN_MS=1500 STRESS_WATCHDOG=120 \
+	    STRESS_MAX_LINES=3000
+	if poll_until 60 swept; then
+		ok "the sweeper shredded every expired file and purged the trash"
+	else
+		fail "sweeper under valgrind: work left after 60 s" "$METRICS"
+	fi
+	stress_umount "$M"
+	check "retentionctl fsck --store B --keyfile K" \
+	    "$BUILD/retentionctl" fsck --store "$B" --keyfile "$K"
+	finish
+fi
+
+# ---------------------------------------------------------------- stress
+
+rfs_mount "$B" "$M" "policy=$P" || abort "mount failed"
+run_stress "stress"
+
+if poll_until $((STRESS_SECONDS + 30)) swept; then
+	ok "sweeper: no expired *.tmp file pending, trash purged"
+else
+	fail "sweeper: work still pending $((STRESS_SECONDS + 30)) s after the run" "$METRICS"
+fi
+SHREDDED=$(metric retentionfs_shredded_total)
+SHRED_ERRORS=$(metric retentionfs_shred_errors_total)
+check_sh "sweeper: files were shredded ($SHREDDED), with no error ($SHRED_ERRORS)" \
+    "[ '$SHREDDED' -gt 0 ] && [ '$SHRED_ERRORS' = 0 ]"
+NFILES=$(find "$M" -type f | wc -l)
+check_eq "backing: one object per live file (no object left behind)" \
+    "$NFILES" "$(count_objects)"
+check_eq "no *.tmp file visible" "" "$(find "$M" -name '*.tmp')"
+tree_nontmp "$M" >"$T/before.sum"
+
+stress_umount "$M"
+check "retentionctl fsck --store B --keyfile K" \
+    "$BUILD/retentionctl" fsck --store "$B" --keyfile "$K"
+
+rfs_mount "$B" "$M" "policy=$P" || abort "remount failed"
+tree_nontmp "$M" >"$T/after.sum"
+check_sh "remount: every file reads back identical ($(wc -l <"$T/before.sum") files)" \
+    "cmp -s '$T/before.sum' '$T/after.sum'"
+stress_umount "$M"
+
+finish
