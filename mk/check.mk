@@ -31,6 +31,10 @@ VALGRIND_CMD    = valgrind --leak-check=full --errors-for-leak-kinds=definite \
 $(STRESS_PROG): tests/stress/stress.c | $(BUILD)/tests
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< -lpthread
 
+# `make tests` (and so `make check`, check-san, CI) builds it too, for
+# tests/integration/t_stress.sh.
+tests: $(STRESS_PROG)
+
 stress: all $(STRESS_PROG)
 	BUILD=$(BUILD) STRESS_SECONDS=$(STRESS_SECONDS) bash tests/stress/stress.sh
 

@@ -1626,50 +1626,6 @@ reload(struct rfs_fs *fs, struct inode *in)
 		reconcile_size(fs, &in->a);
 }
 
-int
-rfs_fs_unlink(struct rfs_fs *fs, const struct rfs_ctx *ctx, uint64_t parent,
-    const char *name)
-{
-	unsigned char h[RFS_HASH_BYTES];
-	struct inode *dir = NULL, *in = NULL;
-	int64_t now = now_of(fs);
-	int rc;
-
-	pthread_mutex_lock(&fs->meta);
-	if ((rc = dir_get(fs, parent, &dir)) != 0)
-		goto out;
-	if ((rc = find(fs, parent, name, now, &in)) != 0) {
-		in = NULL;
-		goto out;
-	}
-	if (S_ISDIR(in->a.mode)) {
-		rc = -EISDIR;
-		goto out;
-	}
-	if (S_ISREG(in->a.mode) && in->a.nlink <= 1 &&
-	    (rc = rfs_retention_may_destroy(fs->pol, &in->a, now)) != 0)
-		goto out;
-	if ((rc = rfs_cat_begin(fs->st->cat)) != 0)
-		goto out;
-	name_hash(fs, parent, name, h);
-	rc = rfs_cat_dirent_delete(fs->st->cat, parent, h);
-	if (rc == 0)
-		rc = drop_link(fs, ctx, dir, in, name, now);
-	if (rc == 0) {
-		dir->a.mtime = dir->a.ctime = now;
-		rc = rfs_cat_inode_put(fs->st->cat, &dir->a);
-	}
-	if ((rc = finish_tx(fs, rc)) != 0) {
-		reload(fs, in);
-		reload(fs, dir);
-	}
-out:
-	if (in != NULL)
-		iput_maybe(fs, in);
-	pthread_mutex_unlock(&fs->meta);
-	return rc;
-}
-
 struct empty_scan {
 	struct rfs_fs *fs;
 	int64_t now;
@@ -1754,9 +1710,13 @@ empty_dir(struct rfs_fs *fs, uint64_t dir, int64_t now)
 	return rc;
 }
 
-int
-rfs_fs_rmdir(struct rfs_fs *fs, const struct rfs_ctx *ctx, uint64_t parent,
-    const char *name)
+/*
+ * unlink and rmdir: removes NAME from PARENT, which must name a directory
+ * (ISDIR) or anything else.  Caller holds nothing.
+ */
+static int
+remove_name(struct rfs_fs *fs, const struct rfs_ctx *ctx, uint64_t parent,
+    const char *name, int isdir)
 {
 	unsigned char h[RFS_HASH_BYTES];
 	struct inode *dir = NULL, *in = NULL;
@@ -1770,13 +1730,21 @@ rfs_fs_rmdir(struct rfs_fs *fs, const struct rfs_ctx *ctx, uint64_t parent,
 		in = NULL;
 		goto out;
 	}
-	if (!S_ISDIR(in->a.mode)) {
+	if (isdir && !S_ISDIR(in->a.mode)) {
 		rc = -ENOTDIR;
 		goto out;
 	}
+	if (!isdir && S_ISDIR(in->a.mode)) {
+		rc = -EISDIR;
+		goto out;
+	}
+	if (S_ISREG(in->a.mode) && in->a.nlink <= 1 &&
+	    (rc = rfs_retention_may_destroy(fs->pol, &in->a, now)) != 0)
+		goto out;
 	if ((rc = rfs_cat_begin(fs->st->cat)) != 0)
 		goto out;
-	rc = empty_dir(fs, in->ino, now);
+	if (isdir)
+		rc = empty_dir(fs, in->ino, now);
 	name_hash(fs, parent, name, h);
 	if (rc == 0)
 		rc = rfs_cat_dirent_delete(fs->st->cat, parent, h);
@@ -1795,6 +1763,20 @@ out:
 		iput_maybe(fs, in);
 	pthread_mutex_unlock(&fs->meta);
 	return rc;
+}
+
+int
+rfs_fs_unlink(struct rfs_fs *fs, const struct rfs_ctx *ctx, uint64_t parent,
+    const char *name)
+{
+	return remove_name(fs, ctx, parent, name, 0);
+}
+
+int
+rfs_fs_rmdir(struct rfs_fs *fs, const struct rfs_ctx *ctx, uint64_t parent,
+    const char *name)
+{
+	return remove_name(fs, ctx, parent, name, 1);
 }
 
 /* ---- link and rename ------------------------------------------------- */

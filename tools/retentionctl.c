@@ -220,38 +220,87 @@ diag_stderr(void *ctx, const char *file, int line, int warn, const char *msg)
 	fprintf(stderr, "%s:%d: %s\n", file, line, msg);
 }
 
+/*
+ * Takes the offline-store option at ARGV[*I] (--store, --keyfile,
+ * --passfile, --policy, --keystore), advancing *I past its value.
+ * Returns 1 if it was one.
+ */
 static int
-run_offline(const struct offline *off, int argc, char **words)
+offline_opt(struct offline *off, int argc, char **argv, int *i)
+{
+	static const char *const names[] = { "--store", "--keyfile",
+	    "--passfile", "--policy", "--keystore" };
+	const char **slot[] = { &off->store, &off->keyfile, &off->passfile,
+	    &off->policy, &off->keystore };
+
+	if (*i + 1 >= argc)
+		return 0;
+	for (int k = 0; k < 5; k++) {
+		if (strcmp(argv[*i], names[k]) == 0) {
+			*slot[k] = argv[++*i];
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* Opens the unmounted store and policy OFF names, as a mount would. */
+static int
+offline_open(const struct offline *off, int readonly, struct rfs_store **st,
+    struct rfs_fs **fs)
 {
 	struct rfs_store_opts o = { .keyfile = off->keyfile,
-	    .passfile = off->passfile, .keystore = off->keystore };
+	    .passfile = off->passfile, .keystore = off->keystore,
+	    .readonly = readonly };
 	struct rfs_policy *pol;
-	struct rfs_store *st = NULL;
-	struct rfs_fs *fs = NULL;
 	char err[512];
-	int code;
 
+	*st = NULL;
+	*fs = NULL;
 	pol = off->policy ? rfs_policy_load(off->policy, diag_stderr, NULL) :
 	    rfs_policy_default();
 	if (pol == NULL) {
 		fprintf(stderr, "retentionctl: policy %s is invalid\n",
 		    off->policy);
-		return 1;
+		return -1;
 	}
-	if (rfs_store_open(off->store, &o, &st, err, sizeof(err)) != 0) {
+	if (rfs_store_open(off->store, &o, st, err, sizeof(err)) != 0) {
 		fprintf(stderr, "retentionctl: %s\n", err);
 		rfs_policy_unref(pol);
-		return 1;
+		return -1;
 	}
-	if (rfs_fs_new(st, pol, &fs) != 0) {
+	if (rfs_fs_new(*st, pol, fs) != 0) {
 		rfs_policy_unref(pol);
-		rfs_store_close(st);
-		return 1;
+		rfs_store_close(*st);
+		*st = NULL;
+		return -1;
 	}
-	code = rfs_admin_run(fs, getuid(), argc, words, stdout);
-	(void)rfs_fs_sync_all(fs);
+	return 0;
+}
+
+/* Makes everything durable and closes; -1 if the sync failed. */
+static int
+offline_close(struct rfs_store *st, struct rfs_fs *fs)
+{
+	int rc = rfs_fs_sync_all(fs);
+
 	rfs_fs_free(fs);
 	rfs_store_close(st);
+	return rc == 0 ? 0 : -1;
+}
+
+static int
+run_offline(const struct offline *off, int argc, char **words)
+{
+	struct rfs_store *st;
+	struct rfs_fs *fs;
+	int code;
+
+	if (offline_open(off, 0, &st, &fs) != 0)
+		return 1;
+	code = rfs_admin_run(fs, getuid(), argc, words, stdout);
+	if (offline_close(st, fs) != 0)
+		code = 1;
 	return code;
 }
 
@@ -276,11 +325,9 @@ static int
 cmd_fsck(int argc, char **argv)
 {
 	struct offline off = { 0 };
-	struct rfs_store_opts o = { 0 };
 	struct rfs_fsck_report r;
-	struct rfs_store *st = NULL;
-	struct rfs_fs *fs = NULL;
-	char err[512];
+	struct rfs_store *st;
+	struct rfs_fs *fs;
 	int repair = 0, rc;
 
 	for (int i = 0; i < argc; i++) {
@@ -290,15 +337,7 @@ cmd_fsck(int argc, char **argv)
 			return 0;
 		} else if (strcmp(argv[i], "--repair") == 0)
 			repair = 1;
-		else if (i + 1 < argc && strcmp(argv[i], "--store") == 0)
-			off.store = argv[++i];
-		else if (i + 1 < argc && strcmp(argv[i], "--keyfile") == 0)
-			off.keyfile = argv[++i];
-		else if (i + 1 < argc && strcmp(argv[i], "--passfile") == 0)
-			off.passfile = argv[++i];
-		else if (i + 1 < argc && strcmp(argv[i], "--keystore") == 0)
-			off.keystore = argv[++i];
-		else {
+		else if (!offline_opt(&off, argc, argv, &i)) {
 			fprintf(stderr, "retentionctl: fsck: unexpected %s\n",
 			    argv[i]);
 			return 2;
@@ -309,25 +348,15 @@ cmd_fsck(int argc, char **argv)
 		    " --keyfile KEY [--repair]\n");
 		return 2;
 	}
-	o.keyfile = off.keyfile;
-	o.passfile = off.passfile;
-	o.keystore = off.keystore;
-	o.readonly = !repair;
-	if (rfs_store_open(off.store, &o, &st, err, sizeof(err)) != 0) {
-		fprintf(stderr, "retentionctl: %s\n", err);
+	if (offline_open(&off, !repair, &st, &fs) != 0)
 		return 1;
-	}
-	if (rfs_fs_new(st, rfs_policy_default(), &fs) != 0) {
-		rfs_store_close(st);
-		return 1;
-	}
 	rc = rfs_fsck(fs, repair, stdout, progress, NULL, &r);
 	printf("fsck: %llu files, %llu blocks checked, %llu findings, %llu"
 	    " repaired\n", (unsigned long long)r.files,
 	    (unsigned long long)r.blocks, (unsigned long long)r.findings,
 	    (unsigned long long)r.repaired);
-	rfs_fs_free(fs);
-	rfs_store_close(st);
+	if (offline_close(st, fs) != 0)
+		rc = -EIO;
 	if (rc != 0)
 		return 1;
 	return r.findings > r.repaired ? 1 : 0;
@@ -421,11 +450,8 @@ cmd_import(int argc, char **argv)
 	struct offline off = { 0 };
 	struct rfs_import_opts io = { 0 };
 	struct rfs_import_stats stats;
-	struct rfs_store_opts o = { 0 };
-	struct rfs_policy *pol;
-	struct rfs_store *st = NULL;
-	struct rfs_fs *fs = NULL;
-	char err[512];
+	struct rfs_store *st;
+	struct rfs_fs *fs;
 	int code;
 
 	for (int i = 0; i < argc; i++) {
@@ -435,16 +461,8 @@ cmd_import(int argc, char **argv)
 			fputs(import_usage, stdout);
 			fputs(import_help, stdout);
 			return 0;
-		} else if (i + 1 < argc && strcmp(a, "--store") == 0)
-			off.store = argv[++i];
-		else if (i + 1 < argc && strcmp(a, "--keyfile") == 0)
-			off.keyfile = argv[++i];
-		else if (i + 1 < argc && strcmp(a, "--passfile") == 0)
-			off.passfile = argv[++i];
-		else if (i + 1 < argc && strcmp(a, "--policy") == 0)
-			off.policy = argv[++i];
-		else if (i + 1 < argc && strcmp(a, "--keystore") == 0)
-			off.keystore = argv[++i];
+		} else if (offline_opt(&off, argc, argv, &i))
+			continue;
 		else if (i + 1 < argc && strcmp(a, "--to") == 0)
 			io.to = argv[++i];
 		else if (strcmp(a, "--remove-source") == 0)
@@ -464,38 +482,17 @@ cmd_import(int argc, char **argv)
 		    import_usage);
 		return 2;
 	}
-	/* The store, as run_offline opens it. */
-	o.keyfile = off.keyfile;
-	o.passfile = off.passfile;
-	o.keystore = off.keystore;
-	pol = off.policy ? rfs_policy_load(off.policy, diag_stderr, NULL) :
-	    rfs_policy_default();
-	if (pol == NULL) {
-		fprintf(stderr, "retentionctl: policy %s is invalid\n",
-		    off.policy);
+	if (offline_open(&off, 0, &st, &fs) != 0)
 		return 1;
-	}
-	if (rfs_store_open(off.store, &o, &st, err, sizeof(err)) != 0) {
-		fprintf(stderr, "retentionctl: %s\n", err);
-		rfs_policy_unref(pol);
-		return 1;
-	}
-	if (rfs_fs_new(st, pol, &fs) != 0) {
-		rfs_policy_unref(pol);
-		rfs_store_close(st);
-		return 1;
-	}
 	io.uid = (uint32_t)getuid();
 	io.progress = isatty(STDERR_FILENO);
 	io.out = stdout;
 	io.err = stderr;
 	code = rfs_import(fs, &io, &stats);
-	if (rfs_fs_sync_all(fs) != 0) {
+	if (offline_close(st, fs) != 0) {
 		fprintf(stderr, "retentionctl: import: cannot sync the store\n");
 		code = 1;
 	}
-	rfs_fs_free(fs);
-	rfs_store_close(st);
 	return code;
 }
 
@@ -557,16 +554,8 @@ main(int argc, char **argv)
 			fprintf(stderr, "retentionctl: too many arguments\n");
 			return 2;
 		}
-		if (i + 1 < argc && strcmp(a, "--store") == 0)
-			off.store = argv[++i];
-		else if (i + 1 < argc && strcmp(a, "--keyfile") == 0)
-			off.keyfile = argv[++i];
-		else if (i + 1 < argc && strcmp(a, "--passfile") == 0)
-			off.passfile = argv[++i];
-		else if (i + 1 < argc && strcmp(a, "--policy") == 0)
-			off.policy = argv[++i];
-		else if (i + 1 < argc && strcmp(a, "--keystore") == 0)
-			off.keystore = argv[++i];
+		if (offline_opt(&off, argc, argv, &i))
+			continue;
 		else if (strcmp(a, "--yes") == 0)
 			continue;
 		else if (a[0] == '-' && a[1] == '-') {
