@@ -43,6 +43,9 @@ struct collect {
 	uint64_t last;
 	int scanned;
 	int trash;           /* only trashed files (trash empty) */
+	rfs_progress_fn progress;
+	void *pctx;
+	uint64_t *done;      /* files destroyed so far, for progress */
 	int64_t older_than;  /* trash empty --older-than: del_time <= this */
 	const char *cls;     /* trash empty --class */
 };
@@ -93,9 +96,12 @@ sweep_state(struct rfs_fs *fs, struct collect *proto, int state,
 		for (size_t i = 0; i < c.n; i++) {
 			int rc = rfs_fs_destroy(fs, c.ino[i], op, uid, passes);
 
-			if (rc == 0)
+			if (rc == 0) {
 				(*count)++;
-			else if (rc == -EBUSY)
+				if (c.progress != NULL && c.done != NULL &&
+				    ++*c.done % 64 == 0)
+					c.progress(c.pctx, *c.done, 0);
+			} else if (rc == -EBUSY)
 				st->skipped_open++;
 			else if (rc != -ENOENT)
 				st->errors++;
@@ -174,11 +180,13 @@ sweep_keys(struct rfs_fs *fs, const struct rfs_policy *pol, int64_t now,
 
 int
 rfs_admin_sweep(struct rfs_fs *fs, int confirm_clock,
-    struct rfs_sweep_stats *st)
+    struct rfs_sweep_stats *st, rfs_progress_fn progress, void *pctx)
 {
 	struct rfs_store *s = rfs_fs_store(fs);
 	struct rfs_policy *pol = rfs_fs_policy(fs);
-	struct collect c = { .fs = fs, .pol = pol };
+	uint64_t done = 0;
+	struct collect c = { .fs = fs, .pol = pol, .progress = progress,
+	    .pctx = pctx, .done = &done };
 	int64_t wall = rfs_clock_wall(), mono = mono_ns(), suspect = 0, v;
 
 	memset(st, 0, sizeof(*st));
@@ -394,11 +402,13 @@ cmd_trash_restore(struct rfs_fs *fs, uid_t uid, int argc, char **argv,
 
 static int
 cmd_trash_empty(struct rfs_fs *fs, uid_t uid, int argc, char **argv,
-    FILE *out)
+    FILE *out, rfs_progress_fn progress, void *pctx)
 {
 	struct rfs_policy *pol = rfs_fs_policy(fs);
+	uint64_t done = 0;
 	struct collect c = { .fs = fs, .pol = pol, .trash = 1,
-	    .older_than = INT64_MAX };
+	    .older_than = INT64_MAX, .progress = progress, .pctx = pctx,
+	    .done = &done };
 	struct rfs_sweep_stats st = { 0 };
 	const char *older = flag_value(argc, argv, "--older-than");
 	uint64_t count = 0;
@@ -672,11 +682,12 @@ cmd_metrics(struct rfs_fs *fs, FILE *out)
 /* ---- shred, hold, audit ----------------------------------------------- */
 
 static int
-cmd_shred(struct rfs_fs *fs, int argc, char **argv, FILE *out)
+cmd_shred(struct rfs_fs *fs, int argc, char **argv, FILE *out,
+    rfs_progress_fn progress, void *pctx)
 {
 	struct rfs_sweep_stats st;
 	int rc = rfs_admin_sweep(fs, has_flag(argc, argv, "--confirm-clock"),
-	    &st);
+	    &st, progress, pctx);
 
 	fprintf(out, "sweep: %" PRIu64 " expired, %" PRIu64 " purged from the"
 	    " trash, %" PRIu64 " keys destroyed, %" PRIu64 " still open, %"
@@ -959,7 +970,8 @@ cmd_event(struct rfs_fs *fs, uid_t uid, int argc, char **argv, FILE *out)
 }
 
 int
-rfs_admin_run(struct rfs_fs *fs, uid_t uid, int argc, char **argv, FILE *out)
+rfs_admin_run(struct rfs_fs *fs, uid_t uid, int argc, char **argv, FILE *out,
+    rfs_progress_fn progress, void *pctx)
 {
 	const char *noun = argc > 0 ? argv[0] : "";
 	const char *verb = argc > 1 ? argv[1] : "";
@@ -972,13 +984,13 @@ rfs_admin_run(struct rfs_fs *fs, uid_t uid, int argc, char **argv, FILE *out)
 			    out);
 		if (strcmp(verb, "empty") == 0)
 			return cmd_trash_empty(fs, uid, argc - 2, argv + 2,
-			    out);
+			    out, progress, pctx);
 	} else if (strcmp(noun, "status") == 0) {
 		return cmd_status(fs, argc - 1, argv + 1, out);
 	} else if (strcmp(noun, "metrics") == 0) {
 		return cmd_metrics(fs, out);
 	} else if (strcmp(noun, "shred") == 0) {
-		return cmd_shred(fs, argc - 1, argv + 1, out);
+		return cmd_shred(fs, argc - 1, argv + 1, out, progress, pctx);
 	} else if (strcmp(noun, "hold") == 0) {
 		return cmd_hold(fs, uid, argc - 1, argv + 1, out);
 	} else if (strcmp(noun, "audit") == 0) {

@@ -134,6 +134,20 @@ allowed(const struct ucred *cr)
 	return 0;
 }
 
+/*
+ * Progress goes to the client at once, as lines "\001DONE TOTAL\n"
+ * before the reply; retentionctl draws them as a bar on a terminal.
+ */
+static void
+progress_out(void *ctx, uint64_t done, uint64_t total)
+{
+	char line[64];
+	int n = snprintf(line, sizeof(line), "\001%llu %llu\n",
+	    (unsigned long long)done, (unsigned long long)total);
+
+	(void)send(*(int *)ctx, line, (size_t)n, MSG_NOSIGNAL);
+}
+
 static void
 serve(struct rfs_control *c, int fd)
 {
@@ -177,7 +191,7 @@ serve(struct rfs_control *c, int fd)
 		code = 2;
 		goto reply;
 	}
-	code = rfs_admin_run(c->fs, cr.uid, argc, argv, out);
+	code = rfs_admin_run(c->fs, cr.uid, argc, argv, out, progress_out, &fd);
 reply:
 	fprintf(out, "\nRFS-EXIT %d\n", code);
 	fclose(out);

@@ -83,7 +83,7 @@ loop(void *arg)
 	int timeout;
 
 	/* A first sweep at start resumes whatever a crash interrupted. */
-	(void)rfs_admin_sweep(sw->fs, 0, &st);
+	(void)rfs_admin_sweep(sw->fs, 0, &st, NULL, NULL);
 	for (;;) {
 		char c[64];
 		ssize_t n;
@@ -106,7 +106,7 @@ loop(void *arg)
 		}
 		if (do_reload)
 			reload(sw);
-		(void)rfs_admin_sweep(sw->fs, 0, &st);
+		(void)rfs_admin_sweep(sw->fs, 0, &st, NULL, NULL);
 	}
 	return NULL;
 }

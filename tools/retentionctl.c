@@ -143,6 +143,29 @@ cmd_init(int argc, char **argv)
 	return 0;
 }
 
+/* A progress bar on a terminal; nothing in scripts. */
+static void
+progress(void *ctx, uint64_t done, uint64_t total)
+{
+	static int last = -1;
+	int pct = total ? (int)(done * 100 / total) : 100;
+
+	if (!isatty(2))
+		return;
+	if (total == 0) {          /* total not known: a running count */
+		fprintf(stderr, "\r%llu files...", (unsigned long long)done);
+		return;
+	}
+	if (pct == last)
+		return;
+	last = pct;
+	fprintf(stderr, "\r[%-40.*s] %3d%% %llu/%llu", pct * 40 / 100,
+	    "########################################", pct,
+	    (unsigned long long)done, (unsigned long long)total);
+	if (done == total)
+		fputc('\n', stderr);
+}
+
 /* Runs WORDS against a live daemon over the control channel. */
 static int
 run_live(const char *mnt, int argc, char **words)
@@ -151,7 +174,7 @@ run_live(const char *mnt, int argc, char **words)
 	char path[108], *buf, *tail;
 	size_t len = 0, cap = 65536;
 	ssize_t n;
-	int fd, code = 1;
+	int fd, code = 1, drew = 0;
 
 	if (rfs_control_path(mnt, path, sizeof(path)) != 0) {
 		fprintf(stderr, "retentionctl: %s: %s\n", mnt, strerror(errno));
@@ -186,6 +209,20 @@ run_live(const char *mnt, int argc, char **words)
 	shutdown(fd, SHUT_WR);
 	while ((n = read(fd, buf + len, cap - len - 1)) > 0) {
 		len += (size_t)n;
+		/* Progress lines come first, each whole in the stream. */
+		while (len > 0 && buf[0] == '\001') {
+			char *nl = memchr(buf, '\n', len);
+			unsigned long long d = 0, t = 0;
+
+			if (nl == NULL)
+				break;
+			*nl = '\0';
+			if (sscanf(buf + 1, "%llu %llu", &d, &t) == 2)
+				progress(NULL, d, t);
+			len -= (size_t)(nl + 1 - buf);
+			memmove(buf, nl + 1, len);
+			drew = 1;
+		}
 		if (len + 1 == cap) {
 			char *nb = realloc(buf, cap * 2);
 
@@ -196,6 +233,8 @@ run_live(const char *mnt, int argc, char **words)
 		}
 	}
 	close(fd);
+	if (drew && isatty(2))
+		fputc('\n', stderr);
 	buf[len] = '\0';
 	tail = NULL;
 	for (char *p = strstr(buf, "\nRFS-EXIT "); p != NULL;
@@ -298,27 +337,10 @@ run_offline(const struct offline *off, int argc, char **words)
 
 	if (offline_open(off, 0, &st, &fs) != 0)
 		return 1;
-	code = rfs_admin_run(fs, getuid(), argc, words, stdout);
+	code = rfs_admin_run(fs, getuid(), argc, words, stdout, progress, NULL);
 	if (offline_close(st, fs) != 0)
 		code = 1;
 	return code;
-}
-
-/* A progress bar on a terminal; nothing in scripts. */
-static void
-progress(void *ctx, uint64_t done, uint64_t total)
-{
-	static int last = -1;
-	int pct = total ? (int)(done * 100 / total) : 100;
-
-	if (!isatty(2) || pct == last)
-		return;
-	last = pct;
-	fprintf(stderr, "\r[%-40.*s] %3d%% %llu/%llu", pct * 40 / 100,
-	    "########################################", pct,
-	    (unsigned long long)done, (unsigned long long)total);
-	if (done == total)
-		fputc('\n', stderr);
 }
 
 static int

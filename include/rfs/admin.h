@@ -25,8 +25,9 @@ struct rfs_sweep_stats {
 /* One sweep: destroys every due file, purges the trash, destroys due
  * window keys, prunes the audit trail.  Serialised internally. */
 int rfs_admin_sweep(struct rfs_fs *fs, int confirm_clock,
-    struct rfs_sweep_stats *st);
+    struct rfs_sweep_stats *st, rfs_progress_fn progress, void *pctx);
+/* PROGRESS (may be NULL) hears about long operations as they go. */
 int rfs_admin_run(struct rfs_fs *fs, uid_t uid, int argc, char **argv,
-    FILE *out);
+    FILE *out, rfs_progress_fn progress, void *pctx);
 
 #endif

@@ -12,8 +12,9 @@
  * Wire format (both directions are plain bytes, no framing beyond this):
  *   request:  "RFS1" then argc (1 byte, 1..32) then argc NUL-terminated
  *             words, total at most 64 KiB;
- *   reply:    the command's output text, then a last line "\nRFS-EXIT N\n"
- *             with the exit code.
+ *   reply:    progress lines "\001DONE TOTAL\n" while a long operation
+ *             runs, then the command's output text, then a last line
+ *             "\nRFS-EXIT N\n" with the exit code.
  */
 #ifndef RFS_CONTROL_H
 #define RFS_CONTROL_H

@@ -28,6 +28,9 @@
 struct rfs_fs;
 struct rfs_handle;
 
+/* Progress of a long operation: DONE of TOTAL (0 when not known yet). */
+typedef void (*rfs_progress_fn)(void *ctx, uint64_t done, uint64_t total);
+
 struct rfs_ctx {
 	uid_t uid;
 	gid_t gid;

@@ -29,8 +29,6 @@ struct rfs_fsck_report {
 	uint64_t files, blocks, findings, repaired;
 };
 
-/* Called with (done, total) while blocks are verified. */
-typedef void (*rfs_progress_fn)(void *ctx, uint64_t done, uint64_t total);
 
 int rfs_fsck(struct rfs_fs *fs, int repair, FILE *out,
     rfs_progress_fn progress, void *pctx, struct rfs_fsck_report *r);

@@ -6,8 +6,9 @@
 # Makes a store and a policy (sweeps and key windows every second, *.tmp
 # kept 1 s, trash 5 s, everything else forever), mounts it with the daemon
 # in the foreground, runs tests/stress/stress.c for STRESS_SECONDS while
-# retentionctl polls status and metrics and runs extra sweeps over the
-# control socket and SIGHUP reloads the policy, then checks:
+# retentionctl polls status and metrics, runs extra sweeps, restores
+# deleted rotations from the trash, sets and clears holds and events over the
+# control socket, and SIGHUP reloads the policy; then checks:
 #   - the workload's own checks (see stress.c);
 #   - the sweeper shreds every expired *.tmp file and purges the trash
 #     without an error, leaving one object per live file in the backing;
@@ -150,9 +151,44 @@ daemon_stacks() {
 	    grep -E '^(Thread|#)' | head -n 300
 }
 
-# Admin traffic during the run: status, metrics, trash listings and extra
-# sweeps over the control socket, and policy reloads (SIGHUP), paced, until
-# $T/stress.done appears.
+# Restores the first file in the trash (a deleted rotation) to restored/rN,
+# outside the workload's directories.  It may be purged (trash retention 5 s)
+# between the listing and the restore: a failure counts only if it is still
+# listed afterwards.
+admin_restore() {
+	local n=$1 id out
+	out=$(timeout 30 "$BUILD/retentionctl" trash list "$M" --json 2>&1) || {
+		echo "trash list failed (call $n): $out" >>"$T/admin.fail"
+		return
+	}
+	id=$(printf '%s\n' "$out" | grep -o '"id":[0-9]*' | head -n 1 | cut -d: -f2)
+	[ -n "$id" ] || return 0
+	if out=$(timeout 30 "$BUILD/retentionctl" trash restore "$M" "$id" --to "restored/r$n" 2>&1); then
+		echo "restored/r$n" >>"$T/restored"
+	elif timeout 30 "$BUILD/retentionctl" trash list "$M" --json 2>/dev/null |
+	    grep -q "\"id\":$id,"; then
+		echo "trash restore $id failed (call $n): $out" >>"$T/admin.fail"
+	fi
+}
+
+# Legal hold on a live log and an event on a directory, set and cleared
+# (neither changes a deadline of this policy's classes, both take the lock).
+admin_toggle() {
+	local n=$1 verb=set
+	[ $((n % 2)) = 0 ] && verb=clear
+	timeout 30 "$BUILD/retentionctl" hold "$verb" "$M" d00/log >/dev/null 2>>"$T/admin.err" ||
+	    echo "hold $verb failed (call $n)" >>"$T/admin.fail"
+	if [ "$verb" = set ]; then
+		timeout 30 "$BUILD/retentionctl" event set "$M" d01 --at 2099-01-01T00:00:00Z \
+		    --reason stress >/dev/null 2>>"$T/admin.err"
+	else
+		timeout 30 "$BUILD/retentionctl" event clear "$M" d01 >/dev/null 2>>"$T/admin.err"
+	fi || echo "event $verb failed (call $n)" >>"$T/admin.fail"
+}
+
+# Admin traffic during the run over the control socket - status, metrics,
+# extra sweeps, trash restores, holds, events - and policy reloads (SIGHUP),
+# paced, until $T/stress.done appears.
 admin_poller() {
 	local n=0
 	while [ ! -e "$T/stress.done" ]; do
@@ -169,8 +205,10 @@ admin_poller() {
 		if [ $((n % 4)) = 0 ]; then
 			timeout 30 "$BUILD/retentionctl" shred "$M" >/dev/null 2>>"$T/admin.err" ||
 			    echo "shred failed (call $n)" >>"$T/admin.fail"
-			timeout 30 "$BUILD/retentionctl" trash list "$M" >/dev/null 2>>"$T/admin.err" ||
-			    echo "trash list failed (call $n)" >>"$T/admin.fail"
+		fi
+		if [ $((n % 5)) = 0 ]; then
+			admin_restore "$n"
+			admin_toggle "$n"
 		fi
 		sleep 0.3
 	done
@@ -205,10 +243,10 @@ run_stress() {
 		wait "$POLLER" 2>/dev/null
 		POLLER=
 		if [ -s "$T/admin.fail" ]; then
-			fail "$name: retentionctl status/metrics/shred and SIGHUP during the run" \
+			fail "$name: admin commands and SIGHUP during the run" \
 			    "$(head -n 5 "$T/admin.fail")" "$(tail -n 5 "$T/admin.err")"
 		else
-			ok "$name: retentionctl status/metrics/shred and SIGHUP during the run"
+			ok "$name: admin commands and SIGHUP during the run"
 		fi
 	fi
 	last=$(grep -E '^stress: [0-9]+ passed, [0-9]+ failed$' "$T/stress.out" | tail -n 1)
@@ -311,6 +349,9 @@ SHREDDED=$(metric retentionfs_shredded_total)
 SHRED_ERRORS=$(metric retentionfs_shred_errors_total)
 check_sh "sweeper: files were shredded ($SHREDDED), with no error ($SHRED_ERRORS)" \
     "[ '$SHREDDED' -gt 0 ] && [ '$SHRED_ERRORS' = 0 ]"
+NREST=$(cat "$T/restored" 2>/dev/null | wc -l)
+check_eq "trash restores during the run: every restored file is there" \
+    "$NREST" "$(find "$M/restored" -type f 2>/dev/null | wc -l)"
 NFILES=$(find "$M" -type f | wc -l)
 check_eq "backing: one object per live file (no object left behind)" \
     "$NFILES" "$(count_objects)"
