@@ -94,7 +94,8 @@ sweep_state(struct rfs_fs *fs, struct collect *proto, int state,
 			st->errors++;
 		rfs_fs_unlock(fs);
 		for (size_t i = 0; i < c.n; i++) {
-			int rc = rfs_fs_destroy(fs, c.ino[i], op, uid, passes);
+			int rc = rfs_fs_destroy(fs, c.ino[i], op, uid, passes,
+			    state, !c.trash);
 
 			if (rc == 0) {
 				(*count)++;
@@ -103,7 +104,7 @@ sweep_state(struct rfs_fs *fs, struct collect *proto, int state,
 					c.progress(c.pctx, *c.done, 0);
 			} else if (rc == -EBUSY)
 				st->skipped_open++;
-			else if (rc != -ENOENT)
+			else if (rc != -ENOENT && rc != -EAGAIN)
 				st->errors++;
 		}
 	} while (c.scanned == BATCH);

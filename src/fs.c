@@ -67,6 +67,7 @@ struct rfs_fs {
 	struct event_cache *events;   /* all events, small */
 	size_t nevents;
 	int recover;                  /* -o ro,recover: show what keys open */
+	void (*due_hook)(void);       /* a due file was closed for the last time */
 	/* Key windows already recorded in the catalog by this process. */
 	struct { char cls[RFS_CLASS_MAX + 1]; int64_t start; } kwcache[16];
 	unsigned kwnext;
@@ -1333,7 +1334,7 @@ rfs_fs_release(struct rfs_fs *fs, struct rfs_handle *h)
 {
 	struct inode *in = h->in;
 	struct rfs_obj *obj = NULL;
-	int rc;
+	int rc, due = 0;
 
 	pthread_mutex_lock(&in->lock);
 	rc = persist(fs, in, 1);
@@ -1341,6 +1342,11 @@ rfs_fs_release(struct rfs_fs *fs, struct rfs_handle *h)
 	if (--in->nopen == 0) {
 		obj = in->obj;
 		in->obj = NULL;
+		/* An open file outlives its deadline only until it is closed. */
+		if (fs->due_hook != NULL && !in->a.hold &&
+		    rfs_retention_due(fs->pol, &in->a, event_of(fs, &in->a),
+		    now_of(fs)))
+			due = 1;
 	}
 	pthread_mutex_unlock(&fs->meta);
 	pthread_mutex_unlock(&in->lock);
@@ -1349,6 +1355,8 @@ rfs_fs_release(struct rfs_fs *fs, struct rfs_handle *h)
 	iput_maybe(fs, in);
 	pthread_mutex_unlock(&fs->meta);
 	free(h);
+	if (due)
+		fs->due_hook();
 	return rc;
 }
 
@@ -2426,6 +2434,12 @@ rfs_fs_hold_locked(struct rfs_fs *fs, uint64_t ino, int hold, uint32_t uid,
 }
 
 void
+rfs_fs_set_due_hook(struct rfs_fs *fs, void (*fn)(void))
+{
+	fs->due_hook = fn;
+}
+
+void
 rfs_fs_set_recover(struct rfs_fs *fs, int on)
 {
 	fs->recover = on;
@@ -2476,7 +2490,7 @@ rfs_fs_policy_locked(struct rfs_fs *fs)
  */
 int
 rfs_fs_destroy(struct rfs_fs *fs, uint64_t ino, const char *op, uint32_t uid,
-    int passes)
+    int passes, int state, int only_due)
 {
 	struct inode *in;
 	unsigned char *blob;
@@ -2494,6 +2508,14 @@ rfs_fs_destroy(struct rfs_fs *fs, uint64_t ino, const char *op, uint32_t uid,
 		iput_maybe(fs, in);
 		pthread_mutex_unlock(&fs->meta);
 		return -EBUSY;
+	}
+	/* The scan that chose INO ran without the lock: a restore, a hold
+	 * or a policy reload may have changed its fate since. */
+	if (in->a.state != state || in->a.hold || (only_due &&
+	    !rfs_retention_due(fs->pol, &in->a, event_of(fs, &in->a), now))) {
+		iput_maybe(fs, in);
+		pthread_mutex_unlock(&fs->meta);
+		return -EAGAIN;
 	}
 	if ((rc = rfs_cat_begin(fs->st->cat)) == 0) {
 		while (rc == 0 && rfs_cat_dirent_of(fs->st->cat, ino, &parent,

@@ -301,6 +301,8 @@ main(int argc, char **argv)
 	}
 	if (rfs_sweeper_start(rf.fs, o.policy, &sw) != 0)
 		rfs_warn("sweeper not started");
+	else
+		rfs_fs_set_due_hook(rf.fs, rfs_sweeper_poke);
 	if (rfs_control_start(rf.fs, o.mountpoint, &ctl) != 0)
 		rfs_warn("control channel not started; retentionctl works"
 		    " offline only");

@@ -145,6 +145,9 @@ int rfs_fs_hold_locked(struct rfs_fs *fs, uint64_t ino, int hold,
 
 /* ---- for the admin layer (admin.c, sweeper.c) ---- */
 void rfs_fs_set_recover(struct rfs_fs *fs, int on);
+/* FN runs (outside every lock) when a file past its deadline is closed for
+ * the last time: the daemon wakes its sweeper so the file goes at once. */
+void rfs_fs_set_due_hook(struct rfs_fs *fs, void (*fn)(void));
 /* The meta lock, for scans of the catalog that must see a stable state. */
 void rfs_fs_lock(struct rfs_fs *fs);
 void rfs_fs_unlock(struct rfs_fs *fs);
@@ -154,9 +157,13 @@ int64_t rfs_fs_event_of_locked(struct rfs_fs *fs, const struct rfs_attr *a);
 int rfs_fs_events_reload_locked(struct rfs_fs *fs);
 const struct rfs_policy *rfs_fs_policy_locked(struct rfs_fs *fs);
 int rfs_fs_is_open(struct rfs_fs *fs, uint64_t ino);   /* meta held */
-/* Crypto-shreds file INO (catalog rows, then the object); -EBUSY if open. */
+/*
+ * Crypto-shreds file INO (catalog rows, then the object).  Re-checks under
+ * the lock that INO is still in STATE, not held, and (with ONLY_DUE) past
+ * its deadline: -EAGAIN if not, -EBUSY if it is open.
+ */
 int rfs_fs_destroy(struct rfs_fs *fs, uint64_t ino, const char *op,
-    uint32_t uid, int passes);
+    uint32_t uid, int passes, int state, int only_due);
 /* Original path of a trashed file (meta held). */
 int rfs_fs_trash_path(struct rfs_fs *fs, uint64_t ino, char *buf, size_t len);
 /* Puts trashed INO back at TO (or where it was), making parents. */

@@ -35,6 +35,9 @@
  * what it is doing) when an operation takes longer than STRESS_WATCHDOG
  * seconds or nothing progresses for that long.
  *
+ * An ENOTCONN or ECONNABORTED (the daemon died) ends the run at once and
+ * fails it without the final checks.
+ *
  * Afterwards, with every descriptor closed: no *.tmp file is visible (polled
  * with a timeout); each directory holds exactly the log and the rotations
  * not deleted; every line in them is valid; every line a writer wrote and
@@ -328,12 +331,21 @@ static pthread_mutex_t fail_mu = PTHREAD_MUTEX_INITIALIZER;
 static uint64_t fcount[NF];
 static int fskip[NF];
 static char fmsg[NF][6][320];
+static int stop_flag;
+static int daemon_gone;         /* the mount lost its daemon (ENOTCONN) */
 
+/* Records a failure.  Called right after the failing call: an errno of
+ * ENOTCONN or ECONNABORTED means the daemon is gone, which ends the run. */
 static void __attribute__((format(printf, 2, 3)))
 failf(int cat, const char *fmt, ...)
 {
+	int e = errno;
 	va_list ap;
 
+	if (e == ENOTCONN || e == ECONNABORTED) {
+		__atomic_store_n(&daemon_gone, 1, __ATOMIC_RELEASE);
+		__atomic_store_n(&stop_flag, 1, __ATOMIC_RELEASE);
+	}
 	pthread_mutex_lock(&fail_mu);
 	if (fcount[cat] < 6) {
 		va_start(ap, fmt);
@@ -356,8 +368,6 @@ count(int c, uint64_t n)
 {
 	__atomic_add_fetch(&counter[c], n, __ATOMIC_RELAXED);
 }
-
-static int stop_flag;
 
 static int
 stopping(void)
@@ -1754,9 +1764,18 @@ main(int argc, char **argv)
 	if (ntmp == 0)
 		for (i = F_XATTR + 1; i <= F_TMP_LEFT; i++)
 			fskip[i] = 1;
-	if (!raw && ntmp > 0)
-		final_tmp(mainthr);
-	final_check(mainthr);
+	if (__atomic_load_n(&daemon_gone, __ATOMIC_ACQUIRE)) {
+		/* Nothing left to verify: say so once, not per line. */
+		for (i = F_TMP_LEFT; i < NF; i++)
+			fskip[i] = 1;
+		printf("FAIL the mount stayed connected: ENOTCONN or"
+		    " ECONNABORTED, the daemon went away during the run\n");
+		failed++;
+	} else {
+		if (!raw && ntmp > 0)
+			final_tmp(mainthr);
+		final_check(mainthr);
+	}
 	__atomic_store_n(&wd_stop, 1, __ATOMIC_RELEASE);
 	pthread_join(wd, NULL);
 

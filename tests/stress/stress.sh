@@ -171,18 +171,21 @@ admin_restore() {
 	fi
 }
 
-# Legal hold on a live log and an event on a directory, set and cleared
-# (neither changes a deadline of this policy's classes, both take the lock).
+# A legal hold on admin/hold.dat and an event on admin/, set and cleared
+# (neither changes a deadline of this policy's classes; with an event set,
+# every visibility check walks the parents of the file in the catalog).
+# Not on the workload's files: a held rotation, once deleted, would stay in
+# the trash for good.
 admin_toggle() {
 	local n=$1 verb=set
 	[ $((n % 2)) = 0 ] && verb=clear
-	timeout 30 "$BUILD/retentionctl" hold "$verb" "$M" d00/log >/dev/null 2>>"$T/admin.err" ||
+	timeout 30 "$BUILD/retentionctl" hold "$verb" "$M" admin/hold.dat >/dev/null 2>>"$T/admin.err" ||
 	    echo "hold $verb failed (call $n)" >>"$T/admin.fail"
 	if [ "$verb" = set ]; then
-		timeout 30 "$BUILD/retentionctl" event set "$M" d01 --at 2099-01-01T00:00:00Z \
+		timeout 30 "$BUILD/retentionctl" event set "$M" admin --at 2099-01-01T00:00:00Z \
 		    --reason stress >/dev/null 2>>"$T/admin.err"
 	else
-		timeout 30 "$BUILD/retentionctl" event clear "$M" d01 >/dev/null 2>>"$T/admin.err"
+		timeout 30 "$BUILD/retentionctl" event clear "$M" admin >/dev/null 2>>"$T/admin.err"
 	fi || echo "event $verb failed (call $n)" >>"$T/admin.fail"
 }
 
@@ -225,6 +228,7 @@ run_stress() {
 	fi
 	rm -f "$T/stress.done"
 	if ! is_raw; then
+		mkdir -p "$M/admin" && echo held >"$M/admin/hold.dat"
 		admin_poller &
 		POLLER=$!
 	fi
@@ -339,6 +343,12 @@ fi
 
 rfs_mount "$B" "$M" "policy=$P" || abort "mount failed"
 run_stress "stress"
+if ! rfs_pid_alive "$RFS_PID"; then
+	# The daemon died (a sanitizer halting, a crash): report how, and stop.
+	fail "the daemon is still running after the workload" "$(rfs_log_tail "${RFS_LOG_OF[$M]}")"
+	stress_umount "$M"
+	finish
+fi
 
 if poll_until $((STRESS_SECONDS + 30)) swept; then
 	ok "sweeper: no expired *.tmp file pending, trash purged"
