@@ -93,3 +93,4 @@ clean:
 .PHONY: all tests unit replay check check-san bench fuzz clean
 
 include mk/install.mk
+include mk/check.mk
