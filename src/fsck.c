@@ -231,6 +231,54 @@ check_file(struct rfs_fs *fs, struct rfs_attr *a, int repair, FILE *out,
 	rfs_obj_close(o);
 }
 
+struct windows {
+	struct { char cls[RFS_CLASS_MAX + 1]; int64_t start; } *w;
+	size_t n;
+	FILE *out;
+	struct rfs_fsck_report *r;
+};
+
+static int
+window_add(void *ctx, const char *cls, int64_t start, int64_t last)
+{
+	struct windows *ws = ctx;
+	void *n = realloc(ws->w, (ws->n + 1) * sizeof(*ws->w));
+
+	if (n == NULL)
+		return -ENOMEM;
+	ws->w = n;
+	snprintf(ws->w[ws->n].cls, sizeof(ws->w[ws->n].cls), "%s", cls);
+	ws->w[ws->n].start = start;
+	ws->n++;
+	return 0;
+}
+
+static int
+key_seen(void *ctx, const char *cls, int64_t start)
+{
+	struct windows *ws = ctx;
+
+	for (size_t i = 0; i < ws->n; i++)
+		if (ws->w[i].start == start && strcmp(ws->w[i].cls, cls) == 0)
+			return 0;
+	/* No catalog window: the sweeper would never destroy this key. */
+	finding(ws->r, ws->out, "keys", "window key %s@%" PRId64 " has no"
+	    " catalog record and would never be destroyed", cls, start);
+	return 0;
+}
+
+/* Window keys in the key store that the catalog does not know. */
+static void
+check_keys(struct rfs_fs *fs, FILE *out, struct rfs_fsck_report *r)
+{
+	struct rfs_store *s = rfs_fs_store(fs);
+	struct windows ws = { .out = out, .r = r };
+
+	if (rfs_cat_keywin_each(s->cat, window_add, &ws) == 0)
+		(void)rfs_keystore_each(s, key_seen, &ws);
+	free(ws.w);
+}
+
 int
 rfs_fsck(struct rfs_fs *fs, int repair, FILE *out, rfs_progress_fn progress,
     void *pctx, struct rfs_fsck_report *r)
@@ -251,6 +299,7 @@ rfs_fsck(struct rfs_fs *fs, int repair, FILE *out, rfs_progress_fn progress,
 			goto out;
 	qsort(f.a, f.n, sizeof(*f.a), by_ino);
 	check_orphans(fs, &f, repair, out, r);
+	check_keys(fs, out, r);
 	for (size_t i = 0; i < f.n; i++) {
 		struct rfs_attr *a = &f.a[i];
 

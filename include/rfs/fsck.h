@@ -14,8 +14,9 @@
  *               committed outside a write session: reported
  *   unreachable a live file with no directory entry: repair moves it to
  *               the trash, where an admin can restore it
- *   keys        a window key with no catalog window, or a window whose
- *               key is gone while files still need it: reported
+ *   keys        a window key the catalog has no record of (it would never
+ *               be destroyed), or a file whose key cannot be opened
+ *               (its window key is gone or fails): reported
  */
 #ifndef RFS_FSCK_H
 #define RFS_FSCK_H
