@@ -268,13 +268,19 @@ itab_remove(struct rfs_fs *fs, struct inode *in)
 	fs->count--;
 }
 
-/* Size of a regular file: the catalog's, or more if the object has more. */
+/*
+ * Size of a regular file: the catalog's, or more if the object has more.
+ * Only a file whose object may have changed since the catalog last
+ * committed it (a write session, or a fresh file) needs the object looked
+ * at; for the others the catalog is exact, and lookups stay off the disk.
+ */
 static void
 reconcile_size(struct rfs_fs *fs, struct rfs_attr *a)
 {
 	uint64_t stored;
 
 	if (S_ISREG(a->mode) && a->has_key &&
+	    (a->writing || (a->objlen == 0 && !a->has_tail)) &&
 	    rfs_obj_stored_size(fs->st->objfd, a->ino, &stored) == 0 &&
 	    stored > a->size)
 		a->size = stored;
@@ -853,9 +859,9 @@ make_node(struct rfs_fs *fs, const struct rfs_ctx *ctx, struct inode *dir,
 	if (S_ISREG(mode)) {
 		if ((rc = new_file_key(fs, &a, keyout)) != 0)
 			return rc;
+		/* The object is made by the first open (create opens at
+		 * once); until then a fresh file reads as empty. */
 		if ((rc = rfs_cat_inode_put(fs->st->cat, &a)) != 0)
-			return rc;
-		if ((rc = rfs_obj_create(fs->st->objfd, a.ino)) != 0)
 			return rc;
 	}
 	if ((rc = name_seal(fs, dir->ino, name, &sealed, &sealedlen)) != 0)

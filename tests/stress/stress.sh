@@ -189,6 +189,34 @@ admin_toggle() {
 	fi || echo "event $verb failed (call $n)" >>"$T/admin.fail"
 }
 
+# fuse_abort MNT: aborts MNT's FUSE connection (fusectl): every pending and
+# later request fails, so processes stuck on a hung daemon can finish.
+fuse_abort() {
+	local dev
+	dev=$(awk -v m="$1" '$5 == m { print $3; exit }' /proc/self/mountinfo)
+	[ -n "$dev" ] && [ -w "/sys/fs/fuse/connections/${dev#*:}/abort" ] &&
+	    echo 1 >"/sys/fs/fuse/connections/${dev#*:}/abort"
+}
+
+# After the workload: a hang (watchdog, timeout) or a dead daemon ends the
+# script here, as no later check could run.
+STRESS_HUNG=0
+bail_if_broken() {
+	if [ "$STRESS_HUNG" = 1 ]; then
+		fail "the workload ended on its own (no hang)" \
+		    "see the watchdog's report and the daemon's threads above;" \
+		    "the FUSE connection was aborted to release stuck processes"
+		finish
+	fi
+	if [ -n "${RFS_PID:-}" ] && ! rfs_pid_alive "$RFS_PID"; then
+		# A sanitizer halting, a crash: report how, and stop.
+		fail "the daemon is still running after the workload" \
+		    "$(rfs_log_tail "${RFS_LOG_OF[$M]:-}")"
+		stress_umount "$M"
+		finish
+	fi
+}
+
 # Admin traffic during the run over the control socket - status, metrics,
 # extra sweeps, trash restores, holds, events - and policy reloads (SIGHUP),
 # paced, until $T/stress.done appears.
@@ -237,8 +265,12 @@ run_stress() {
 	touch "$T/stress.done"
 	sed -e '/^stress: [0-9]* passed, [0-9]* failed$/d' "$T/stress.out"
 	if [ "$rc" -ne 0 ] && [ "$rc" -ne 1 ]; then
+		# Watchdog (SIGABRT), timeout or crash: show where the daemon
+		# is, then cut the connection so nothing stays stuck on it.
 		echo "stress exited with status $rc; the daemon's threads:"
 		daemon_stacks
+		STRESS_HUNG=1
+		is_raw || fuse_abort "$M"
 	fi
 	if [ -n "${POLLER:-}" ]; then
 		if ! poll_until 60 eval "! kill -0 $POLLER 2>/dev/null"; then
@@ -303,6 +335,7 @@ fi
 if is_raw; then
 	mkdir -p "$M"
 	run_stress "stress on a plain directory" STRESS_RAW=1
+	bail_if_broken
 	finish
 fi
 
@@ -328,6 +361,7 @@ if [ "$STRESS_VALGRIND" = 1 ]; then
 	    STRESS_RENAMERS=1 STRESS_DELETERS=1 STRESS_TMP=1 STRESS_TMP_RATE=10 \
 	    STRESS_KEEP=1 STRESS_EXPIRY_MARGIN_MS=1500 STRESS_WATCHDOG=120 \
 	    STRESS_MAX_LINES=3000
+	bail_if_broken
 	if poll_until 60 swept; then
 		ok "the sweeper shredded every expired file and purged the trash"
 	else
@@ -343,12 +377,7 @@ fi
 
 rfs_mount "$B" "$M" "policy=$P" || abort "mount failed"
 run_stress "stress"
-if ! rfs_pid_alive "$RFS_PID"; then
-	# The daemon died (a sanitizer halting, a crash): report how, and stop.
-	fail "the daemon is still running after the workload" "$(rfs_log_tail "${RFS_LOG_OF[$M]}")"
-	stress_umount "$M"
-	finish
-fi
+bail_if_broken
 
 if poll_until $((STRESS_SECONDS + 30)) swept; then
 	ok "sweeper: no expired *.tmp file pending, trash purged"
