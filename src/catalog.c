@@ -65,7 +65,7 @@ enum {
 	S_COUNTS,
 	S_EV_INSERT, S_EV_DELETE, S_EV_EACH,
 	S_AU_INSERT, S_AU_LAST, S_AU_EACH, S_AU_PRUNE,
-	S_KW_TOUCH, S_KW_EACH, S_KW_DELETE, S_KW_HELD,
+	S_KW_TOUCH, S_KW_EACH, S_KW_DELETE, S_KW_HELD, S_KW_KNOWN,
 	S_COUNT
 };
 
@@ -130,6 +130,7 @@ static const char *const sql[S_COUNT] = {
 	    " last_created = max(last_created, excluded.last_created)",
 	[S_KW_EACH] = "SELECT class, start, last_created FROM keywin",
 	[S_KW_DELETE] = "DELETE FROM keywin WHERE class = ?1 AND start = ?2",
+	[S_KW_KNOWN] = "SELECT 1 FROM keywin WHERE class = ?1 AND start = ?2",
 	[S_KW_HELD] = "SELECT 1 FROM inode WHERE class = ?1 AND period = ?2"
 	    " AND hold != 0 AND wkey IS NOT NULL LIMIT 1",
 };
@@ -243,6 +244,22 @@ rfs_cat_open(const char *path, int create, int readonly,
 		goto fail;
 	}
 	rc = sqlite3_open_v2(path, &c->db, flags, NULL);
+	if (rc == SQLITE_OK && readonly &&
+	    sqlite3_exec(c->db, "SELECT 1 FROM sqlite_master LIMIT 1", NULL,
+	    NULL, NULL) == SQLITE_CANTOPEN) {
+		/*
+		 * A WAL database on a read-only filesystem (a backup on
+		 * read-only media, -o ro): SQLite cannot make its -shm file,
+		 * so open it as immutable, which it is while we have it.
+		 */
+		char *uri = sqlite3_mprintf("file:%s?immutable=1", path);
+
+		sqlite3_close(c->db);
+		c->db = NULL;
+		rc = uri ? sqlite3_open_v2(uri, &c->db, flags | SQLITE_OPEN_URI,
+		    NULL) : SQLITE_NOMEM;
+		sqlite3_free(uri);
+	}
 	if (rc != SQLITE_OK) {
 		snprintf(err, errlen, "cannot open catalog %s: %s", path,
 		    sqlite3_errstr(rc));
@@ -1030,4 +1047,19 @@ rfs_cat_keywin_held(struct rfs_catalog *c, const char *cls, int64_t start)
 	if (rc == SQLITE_ROW)
 		return 1;
 	return rc == SQLITE_DONE ? 0 : errno_of(c, rc, "keywin held");
+}
+
+int
+rfs_cat_keywin_known(struct rfs_catalog *c, const char *cls, int64_t start)
+{
+	sqlite3_stmt *s = st(c, S_KW_KNOWN);
+	int rc;
+
+	sqlite3_bind_text(s, 1, cls, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(s, 2, start);
+	rc = sqlite3_step(s);
+	done(c, S_KW_KNOWN);
+	if (rc == SQLITE_ROW)
+		return 1;
+	return rc == SQLITE_DONE ? 0 : errno_of(c, rc, "keywin known");
 }

@@ -11,7 +11,9 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <sodium.h>
@@ -148,6 +150,15 @@ progress_out(void *ctx, uint64_t done, uint64_t total)
 	(void)send(*(int *)ctx, line, (size_t)n, MSG_NOSIGNAL);
 }
 
+static int64_t
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static void
 serve(struct rfs_control *c, int fd)
 {
@@ -170,9 +181,14 @@ serve(struct rfs_control *c, int fd)
 		goto done;
 	/* Read the whole request first, even from a peer that will be
 	 * refused: replying and closing early would reset its connection.
-	 * The client half-closes after its request; 10 s to send it. */
+	 * The client half-closes after its request; 10 s in all to send it,
+	 * however it trickles. */
+	int64_t deadline = mono_ms() + 10000;
+
 	while (len < RFS_CONTROL_MAX) {
-		if (poll(&p, 1, 10000) <= 0)
+		int64_t left = deadline - mono_ms();
+
+		if (left <= 0 || poll(&p, 1, (int)left) <= 0)
 			break;
 		n = read(fd, buf + len, RFS_CONTROL_MAX - len);
 		if (n <= 0)
@@ -206,6 +222,79 @@ done:
 	free(buf);
 }
 
+/*
+ * Each client is served by its own thread, so a slow or stuck client
+ * (one that trickles its request, or never reads its reply) cannot hold
+ * up the others; at most MAX_CLIENTS at once, and a reply that cannot be
+ * sent within 10 s is dropped.
+ */
+#define MAX_CLIENTS 8
+
+static int nclients;
+static pthread_mutex_t clients_lock = PTHREAD_MUTEX_INITIALIZER;
+
+struct client {
+	struct rfs_control *c;
+	int fd;
+};
+
+static void *
+client_main(void *arg)
+{
+	struct client *cl = arg;
+	struct timeval tv = { .tv_sec = 10 };
+
+	(void)setsockopt(cl->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	serve(cl->c, cl->fd);
+	close(cl->fd);
+	pthread_mutex_lock(&clients_lock);
+	nclients--;
+	pthread_mutex_unlock(&clients_lock);
+	free(cl);
+	return NULL;
+}
+
+static void
+dispatch(struct rfs_control *c, int fd)
+{
+	struct client *cl;
+	pthread_attr_t attr;
+	pthread_t t;
+	int busy;
+
+	pthread_mutex_lock(&clients_lock);
+	busy = nclients >= MAX_CLIENTS;
+	if (!busy)
+		nclients++;
+	pthread_mutex_unlock(&clients_lock);
+	if (busy || (cl = malloc(sizeof(*cl))) == NULL) {
+		static const char msg[] = "retentionctl: the daemon is busy with"
+		    " other admin requests; try again\n\nRFS-EXIT 1\n";
+
+		(void)send(fd, msg, sizeof(msg) - 1, MSG_NOSIGNAL |
+		    MSG_DONTWAIT);
+		close(fd);
+		if (!busy) {
+			pthread_mutex_lock(&clients_lock);
+			nclients--;
+			pthread_mutex_unlock(&clients_lock);
+		}
+		return;
+	}
+	cl->c = c;
+	cl->fd = fd;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	if (pthread_create(&t, &attr, client_main, cl) != 0) {
+		close(fd);
+		free(cl);
+		pthread_mutex_lock(&clients_lock);
+		nclients--;
+		pthread_mutex_unlock(&clients_lock);
+	}
+	pthread_attr_destroy(&attr);
+}
+
 static void *
 loop(void *arg)
 {
@@ -228,8 +317,7 @@ loop(void *arg)
 		fd = accept4(c->lfd, NULL, NULL, SOCK_CLOEXEC);
 		if (fd < 0)
 			continue;
-		serve(c, fd);
-		close(fd);
+		dispatch(c, fd);
 	}
 	return NULL;
 }
@@ -284,6 +372,18 @@ rfs_control_stop(struct rfs_control *c)
 	if (write(c->stop[1], "x", 1) < 0)
 		rfs_warn("control channel: cannot signal stop");
 	pthread_join(c->thread, NULL);
+	/* Clients in flight use the filesystem: let them finish (each is
+	 * bounded by its 10 s timeouts) before it goes away. */
+	for (int i = 0; i < 2500; i++) {
+		int n;
+
+		pthread_mutex_lock(&clients_lock);
+		n = nclients;
+		pthread_mutex_unlock(&clients_lock);
+		if (n == 0)
+			break;
+		usleep(10000);
+	}
 	close(c->lfd);
 	close(c->stop[0]);
 	close(c->stop[1]);

@@ -88,16 +88,35 @@ cache_put(struct cache *c, const char *name, const struct rfs_key *k)
 	victim->used = ++c->clock;
 }
 
+/*
+ * The key store directory, opened by path for each use: a key store that
+ * is unmounted or moved away makes key operations fail (EIO to the
+ * application) instead of silently using a stale directory, and one put
+ * back at the same path works again.  Caller closes the fd.
+ */
+static int
+keys_dir(struct rfs_store *s)
+{
+	int fd = open(s->keys_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd < 0)
+		rfs_err("key store %s: %s", s->keys_path, strerror(errno));
+	return fd;
+}
+
 static int
 load(struct rfs_store *s, const char *name, struct rfs_key *out)
 {
 	unsigned char buf[MAGIC_LEN + RFS_WRAPPED_BYTES + 1];
 	char file[RFS_CLASS_MAX + 32];
 	ssize_t n;
-	int fd;
+	int fd, dfd;
 
 	snprintf(file, sizeof(file), "%s.key", name);
-	fd = openat(s->keysfd, file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if ((dfd = keys_dir(s)) < 0)
+		return -EIO;
+	fd = openat(dfd, file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	close(dfd);
 	if (fd < 0)
 		return errno == ENOENT ? -ENOKEY : -errno;
 	n = read(fd, buf, sizeof(buf));
@@ -118,17 +137,21 @@ make(struct rfs_store *s, const char *name, struct rfs_key *out)
 	unsigned char buf[MAGIC_LEN + RFS_WRAPPED_BYTES];
 	char file[RFS_CLASS_MAX + 32], tmp[RFS_CLASS_MAX + 40];
 	struct rfs_key *k;
-	int fd, rc = 0;
+	int fd, dfd, rc = 0;
 
-	if ((k = rfs_key_random()) == NULL)
+	if ((dfd = keys_dir(s)) < 0)
+		return -EIO;
+	if ((k = rfs_key_random()) == NULL) {
+		close(dfd);
 		return -ENOMEM;
+	}
 	memcpy(buf, MAGIC, MAGIC_LEN);
 	rfs_key_wrap(s->k_wrap, k, name, strlen(name), buf + MAGIC_LEN);
 	snprintf(file, sizeof(file), "%s.key", name);
 	snprintf(tmp, sizeof(tmp), "%s.tmp", name);
 	/* Write, fsync, rename, fsync the directory: a window key must be
 	 * durable before any file key wrapped by it is. */
-	fd = openat(s->keysfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+	fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
 	    0600);
 	if (fd < 0) {
 		rc = -errno;
@@ -138,15 +161,16 @@ make(struct rfs_store *s, const char *name, struct rfs_key *out)
 	    fsync(fd) != 0)
 		rc = errno ? -errno : -EIO;
 	close(fd);
-	if (rc == 0 && renameat(s->keysfd, tmp, s->keysfd, file) != 0)
+	if (rc == 0 && renameat(dfd, tmp, dfd, file) != 0)
 		rc = -errno;
-	if (rc == 0 && fsync(s->keysfd) != 0)
+	if (rc == 0 && fsync(dfd) != 0)
 		rc = -errno;
 	if (rc == 0)
 		memcpy(out->k, k->k, RFS_KEY_BYTES);
 	else
-		unlinkat(s->keysfd, tmp, 0);
+		unlinkat(dfd, tmp, 0);
 out:
+	close(dfd);
 	rfs_key_free(k);
 	return rc;
 }
@@ -169,7 +193,17 @@ rfs_keystore_get(struct rfs_store *s, const char *cls, int64_t period,
 		goto out;
 	}
 	rc = load(s, name, out);
-	if (rc == -ENOKEY && create && !s->readonly)
+	/*
+	 * A window the catalog already knows must have its key: if the key
+	 * is missing the key store is damaged or not the right one, and a
+	 * second key for the window would orphan every file of it.
+	 */
+	if (rc == -ENOKEY && create && !s->readonly &&
+	    rfs_cat_keywin_known(s->cat, cls, period) == 1) {
+		rfs_err("key store: window key %s is missing; not making a new"
+		    " one (is the right key store mounted?)", name);
+		rc = -EIO;
+	} else if (rc == -ENOKEY && create && !s->readonly)
 		rc = make(s, name, out);
 	if (rc == 0)
 		cache_put(c, name, out);
@@ -185,7 +219,7 @@ rfs_keystore_destroy(struct rfs_store *s, const char *cls, int64_t period)
 	struct cache *c = s->keycache;
 	char name[RFS_CLASS_MAX + 24], file[RFS_CLASS_MAX + 32];
 	struct slot *sl;
-	int fd, rc = 0;
+	int fd, dfd, rc = 0;
 
 	snprintf(name, sizeof(name), "%s@%" PRId64, cls, period);
 	snprintf(file, sizeof(file), "%s.key", name);
@@ -194,7 +228,11 @@ rfs_keystore_destroy(struct rfs_store *s, const char *cls, int64_t period)
 		rfs_key_free(sl->key);
 		sl->key = NULL;
 	}
-	fd = openat(s->keysfd, file, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+	if ((dfd = keys_dir(s)) < 0) {
+		pthread_mutex_unlock(&c->lock);
+		return -EIO;
+	}
+	fd = openat(dfd, file, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd >= 0) {
 		randombytes_buf(junk, sizeof(junk));
 		if (pwrite(fd, junk, sizeof(junk), 0) != (ssize_t)sizeof(junk)
@@ -202,10 +240,11 @@ rfs_keystore_destroy(struct rfs_store *s, const char *cls, int64_t period)
 			rc = -EIO;
 		close(fd);
 	}
-	if (unlinkat(s->keysfd, file, 0) != 0 && errno != ENOENT)
+	if (unlinkat(dfd, file, 0) != 0 && errno != ENOENT)
 		rc = -errno;
 	if (rc == 0)
-		(void)fsync(s->keysfd);
+		(void)fsync(dfd);
+	close(dfd);
 	pthread_mutex_unlock(&c->lock);
 	return rc;
 }
@@ -217,7 +256,7 @@ rfs_keystore_each(struct rfs_store *s, rfs_keystore_fn fn, void *ctx)
 	DIR *d;
 	int fd, rc = 0;
 
-	fd = openat(s->keysfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	fd = keys_dir(s);
 	if (fd < 0 || (d = fdopendir(fd)) == NULL) {
 		if (fd >= 0)
 			close(fd);

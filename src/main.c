@@ -310,9 +310,17 @@ main(int argc, char **argv)
 	if (o.single) {
 		rc = fuse_session_loop(rf.se);
 	} else {
+		/*
+		 * FUSE_USE_VERSION 312 (fuse_ops.h) selects the loop that
+		 * takes this config; an older API version silently reads it
+		 * as the old struct and starts a thread per request.  Each
+		 * worker holds a max_write buffer (1 MiB): a few workers keep
+		 * 2 cores busy within the memory target.
+		 */
 		cfg = fuse_loop_cfg_create();
 		fuse_loop_cfg_set_clone_fd(cfg, 0);
-		fuse_loop_cfg_set_max_threads(cfg, 16);
+		fuse_loop_cfg_set_max_threads(cfg, 6);
+		fuse_loop_cfg_set_idle_threads(cfg, 3);
 		rc = fuse_session_loop_mt(rf.se, cfg);
 		fuse_loop_cfg_destroy(cfg);
 	}

@@ -214,18 +214,70 @@ write_full(int fd, const unsigned char *p, size_t n, uint64_t off)
 	return 0;
 }
 
+/*
+ * A write that grows the object rewrites its last record in place with a
+ * longer one.  If the disk fills up part way, that record would be left
+ * torn and the data it held lost.  So the old last record is saved first
+ * and put back (in place: no new space needed) when the write fails.
+ */
+struct undo {
+	uint64_t len;            /* object length before the write */
+	uint64_t off;            /* where the saved record starts */
+	size_t n;
+	unsigned char rec[RFS_RECORD];
+};
+
+static void
+undo_save(struct rfs_obj *o, uint64_t from, struct undo *u)
+{
+	struct stat sb;
+	ssize_t n;
+
+	u->n = 0;
+	u->len = UINT64_MAX;
+	if (fstat(o->fd, &sb) != 0)
+		return;
+	u->len = (uint64_t)sb.st_size;
+	if (u->len == 0 || from >= u->len)
+		return;
+	u->off = (u->len - 1) / RFS_RECORD * RFS_RECORD;
+	if (u->off < from)
+		return;          /* the last record is not touched */
+	n = pread(o->fd, u->rec, (size_t)(u->len - u->off), (off_t)u->off);
+	if (n == (ssize_t)(u->len - u->off))
+		u->n = (size_t)n;
+}
+
+/* Puts the saved record back and cuts off whatever the failed write
+ * appended (a torn record at the end would read as tampering). */
+static void
+undo_apply(struct rfs_obj *o, const struct undo *u)
+{
+	if (u->len == UINT64_MAX)
+		return;
+	if ((u->n > 0 && pwrite(o->fd, u->rec, u->n, (off_t)u->off) !=
+	    (ssize_t)u->n) || ftruncate(o->fd, (off_t)u->len) != 0)
+		rfs_err("object %" PRIu64 ": cannot undo a failed write: %s",
+		    o->ino, strerror(errno));
+}
+
 /* Re-seals block IDX from OLD_LEN to NEW_LEN bytes (zero-extended). */
 static int
 reseal(struct rfs_obj *o, uint64_t idx, size_t old_len, size_t new_len)
 {
 	unsigned char plain[RFS_BLOCK], rec[RFS_RECORD];
+	struct undo u;
 	int rc;
+
 
 	if ((rc = read_block(o, idx, old_len, plain)) != 0)
 		return rc;
 	rfs_block_seal(o->key, o->ino, idx, plain, new_len, rec);
+	undo_save(o, idx * RFS_RECORD, &u);
 	rc = write_full(o->fd, rec, new_len + RFS_BLOCK_OVERHEAD,
 	    idx * RFS_RECORD);
+	if (rc != 0)
+		undo_apply(o, &u);
 	if (rc == 0) {
 		memcpy(o->cache, plain, new_len);
 		o->cache_idx = idx;
@@ -243,6 +295,7 @@ rfs_obj_write(struct rfs_obj *o, const void *buf, size_t len, uint64_t off)
 	uint64_t new_size, first, last, tail;
 	unsigned char plain[RFS_BLOCK];
 	unsigned char *recs;
+	struct undo *u;
 	size_t pos = 0;
 	int rc = 0;
 
@@ -263,8 +316,12 @@ rfs_obj_write(struct rfs_obj *o, const void *buf, size_t len, uint64_t off)
 			return rc;
 	}
 	recs = malloc((size_t)(last - first + 1) * RFS_RECORD);
-	if (recs == NULL)
+	u = malloc(sizeof(*u));
+	if (recs == NULL || u == NULL) {
+		free(recs);
+		free(u);
 		return -ENOMEM;
+	}
 	for (uint64_t idx = first; idx <= last; idx++) {
 		size_t old_len = block_len(o->size, idx);
 		size_t new_len = block_len(new_size, idx);
@@ -290,15 +347,19 @@ rfs_obj_write(struct rfs_obj *o, const void *buf, size_t len, uint64_t off)
 			o->cache_valid = 1;
 		}
 	}
+	undo_save(o, first * RFS_RECORD, u);
 	rc = write_full(o->fd, recs, (size_t)(last - first) * RFS_RECORD +
 	    block_len(new_size, last) + RFS_BLOCK_OVERHEAD, first * RFS_RECORD);
-	if (rc == 0)
+	if (rc == 0) {
 		o->size = new_size;
-	else
+	} else {
+		undo_apply(o, u);
 		o->cache_valid = 0;
+	}
 out:
 	sodium_memzero(plain, sizeof(plain));
 	free(recs);
+	free(u);
 	return rc != 0 ? rc : (ssize_t)len;
 }
 
@@ -380,23 +441,41 @@ rfs_obj_shred(int objdir, uint64_t ino, int passes)
 		rc = -errno;
 		goto out;
 	}
-	/* Overwriting is defence in depth: the file key is already gone, so
-	 * the old ciphertext is noise to anyone without the key. */
+	/*
+	 * Overwriting is defence in depth: the file key is already gone, so
+	 * the ciphertext is noise to anyone without it.  Only the data
+	 * extents are overwritten (filling a sparse file's holes could need
+	 * more space than the disk has), and a failed overwrite (a full
+	 * disk) still unlinks: a key-less object is better gone than kept.
+	 */
 	for (int p = 0; p < passes && rc == 0; p++) {
-		for (off_t off = 0; off < sb.st_size && rc == 0;
-		    off += (off_t)sizeof(buf)) {
-			size_t n = sb.st_size - off < (off_t)sizeof(buf) ?
-			    (size_t)(sb.st_size - off) : sizeof(buf);
+		off_t data = 0, hole;
 
-			randombytes_buf(buf, n);
-			rc = write_full(fd, buf, n, (uint64_t)off);
+		while (rc == 0 && (data = lseek(fd, data, SEEK_DATA)) >= 0 &&
+		    data < sb.st_size) {
+			hole = lseek(fd, data, SEEK_HOLE);
+			if (hole < 0 || hole > sb.st_size)
+				hole = sb.st_size;
+			for (off_t off = data; off < hole && rc == 0;
+			    off += (off_t)sizeof(buf)) {
+				size_t n = hole - off < (off_t)sizeof(buf) ?
+				    (size_t)(hole - off) : sizeof(buf);
+
+				randombytes_buf(buf, n);
+				rc = write_full(fd, buf, n, (uint64_t)off);
+			}
+			data = hole;
 		}
 		if (rc == 0 && fdatasync(fd) != 0)
 			rc = -errno;
 	}
+	if (rc != 0)
+		rfs_warn("object %" PRIu64 ": overwrite incomplete (%s); its"
+		    " key is destroyed, unlinking it anyway", ino,
+		    strerror(-rc));
 out:
 	close(fd);
-	if (rc == 0 && unlinkat(objdir, path, 0) != 0 && errno != ENOENT)
-		rc = -errno;
-	return rc;
+	if (unlinkat(objdir, path, 0) != 0 && errno != ENOENT)
+		return -errno;
+	return 0;
 }

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -411,6 +412,7 @@ rfs_store_close(struct rfs_store *s)
 	if (s->lockfd >= 0)
 		close(s->lockfd);
 	free(s->backing);
+	free(s->keys_path);
 	free(s);
 }
 
@@ -446,6 +448,17 @@ rfs_store_open(const char *backing, const struct rfs_store_opts *o,
 	}
 	if ((rc = header_read(s->dirfd, &h, err, errlen)) != 0)
 		goto fail;
+	{
+		struct statvfs sv;
+
+		if (!o->readonly && fstatvfs(s->dirfd, &sv) == 0 &&
+		    (sv.f_flag & ST_RDONLY)) {
+			snprintf(err, errlen, "store %s is on a read-only"
+			    " filesystem; mount it with -o ro", backing);
+			rc = -EROFS;
+			goto fail;
+		}
+	}
 	/* A store has one writer: a second mount, or an offline tool next to
 	 * a live mount, would see a catalog and objects changing under it. */
 	s->lockfd = openat(s->dirfd, RFS_STORE_HEADER, O_RDONLY | O_CLOEXEC);
@@ -490,6 +503,14 @@ rfs_store_open(const char *backing, const struct rfs_store_opts *o,
 		snprintf(err, errlen, "key store %s: %s", o->keystore ?
 		    o->keystore : "keys", strerror(errno));
 		rc = -errno;
+		goto fail;
+	}
+	if (o->keystore != NULL)
+		s->keys_path = realpath(o->keystore, NULL);
+	else if (asprintf(&s->keys_path, "%s/keys", s->backing) < 0)
+		s->keys_path = NULL;
+	if (s->keys_path == NULL) {
+		rc = -ENOMEM;
 		goto fail;
 	}
 	snprintf(path, sizeof(path), "%s/catalog.db", s->backing);

@@ -183,5 +183,8 @@ int rfs_cat_keywin_delete(struct rfs_catalog *c, const char *cls,
     int64_t start);
 int rfs_cat_keywin_held(struct rfs_catalog *c, const char *cls,
     int64_t start);
+/* 1 if the catalog records window (CLS, START), 0 if not. */
+int rfs_cat_keywin_known(struct rfs_catalog *c, const char *cls,
+    int64_t start);
 
 #endif

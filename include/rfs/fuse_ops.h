@@ -5,7 +5,7 @@
 #ifndef RFS_FUSE_OPS_H
 #define RFS_FUSE_OPS_H
 
-#define FUSE_USE_VERSION 35
+#define FUSE_USE_VERSION 312
 #include <fuse_lowlevel.h>
 
 #include "rfs/fs.h"

@@ -34,6 +34,7 @@ struct rfs_store_opts {
 
 struct rfs_store {
 	char *backing;
+	char *keys_path;         /* the key store, opened afresh for each use */
 	int dirfd, objfd, keysfd;
 	int lockfd;              /* flock on the header: one user at a time */
 	int readonly;

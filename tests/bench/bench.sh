@@ -96,17 +96,30 @@ done
 # ---------------------------------------------------------------- drivers
 mkdir -p "$OUT" "$OUT/logs" || die "cannot create $OUT"
 CC=${CC:-cc}
+NOTES=()
+note() { NOTES+=("$*"); say "note: $*"; }
+# The workload drivers must build; any other tests/bench/*.c (aeadbench, on
+# libsodium) is optional.  A driver that includes <sodium.h> gets -lsodium.
 for src in "$HERE"/*.c; do
-	exe=$BIN/$(basename "$src" .c)
+	name=$(basename "$src" .c)
+	exe=$BIN/$name
+	libs=()
+	grep -q '^#include <sodium.h>' "$src" && libs=(-lsodium)
 	if [[ ! -x $exe || $src -nt $exe ]]; then
-		"$CC" -O2 -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -o "$exe" "$src" ||
-			die "cannot compile $src"
+		if ! "$CC" -O2 -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -o "$exe" "$src" \
+			"${libs[@]}" 2>"$OUT/logs/cc-$name.log"; then
+			rm -f "$exe"
+			case $name in
+			appendbench|seqbench|metabench|timeit)
+				cat "$OUT/logs/cc-$name.log" >&2
+				die "cannot compile $src" ;;
+			*)	note "$name: not built (see $OUT/logs/cc-$name.log)" ;;
+			esac
+		fi
 	fi
 done
 
 # ---------------------------------------------------------------- targets
-NOTES=()
-note() { NOTES+=("$*"); say "note: $*"; }
 
 if has "$TARGETS" retentionfs; then
 	if [[ ! -x $BUILD/retentionfs || ! -x $BUILD/retentionctl ]]; then
@@ -238,7 +251,6 @@ mount_or_death() { mounted "$1" || not_alive "$2"; }
 
 # tgt_mount: mounts the store of the current target ($CUR_DIR).
 tgt_mount() {
-	local pol=${1:-}
 	case $CUR_T in
 	raw)
 		CUR_MNT=$CUR_DIR/raw
@@ -589,11 +601,17 @@ fsinfo=$(findmnt -n -o FSTYPE -T "$WORK" 2>/dev/null || stat -f -c %T "$WORK")
 libfuse=$(pkg-config --modversion fuse3 2>/dev/null || fusermount3 --version 2>&1 | awk '{ print $NF }')
 gcv=$(command -v gocryptfs >/dev/null && gocryptfs -version 2>/dev/null | head -n1 | cut -d';' -f1)
 rfsv=$(git -C "$SRCROOT" describe --always --dirty --tags 2>/dev/null || echo "no commits yet (working tree)")
+# The AEAD microbenchmark behind crypto.h's choice, when it was built.
+aead=''
+if [[ -x $BIN/aeadbench ]]; then
+	aead=$("$BIN/aeadbench" 2>/dev/null | paste -sd ';' | sed 's/;/; /g')
+fi
 HEADER=$(cat <<EOF
 date:     $(date -u '+%Y-%m-%d %H:%M UTC')
 machine:  nproc=$(nproc), $cpu_model, $mem RAM, kernel $(uname -r)
 work dir: $fsinfo ($BASE); raw = a plain directory there
 versions: libfuse $libfuse, ${gcv:-gocryptfs n/a}, retentionfs $rfsv
+aead:     ${aead:-n/a} (tests/bench/aeadbench, one core, MB = 10^6 B)
 load:     loadavg at start $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine skews every figure)
 run:      reps=$REPS${QUICK:+, BENCH_QUICK=1}, targets=$TARGETS, workloads=$ONLY
 sizes:    append ${APPEND_PROCS}x${APPEND_LINE} B ${APPEND_MB} MiB; append1 1x${APPEND1_LINE} B ${APPEND1_MB} MiB; append_fsync ${APPEND_PROCS}x${APPEND_LINE} B fsync/${FSYNC_EVERY} ${FSYNC_MB} MiB;

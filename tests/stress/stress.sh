@@ -27,7 +27,9 @@
 #                    valgrind --leak-check=full --errors-for-leak-kinds=definite
 #                    --error-exitcode=99; datacheck, appender, namespace and
 #                    admin operations and a 4 s stress; any valgrind error
-#                    or definite leak fails (the daemon then exits 99).
+#                    or definite leak fails (the daemon then exits 99);
+#                    then retentionctl fsck and status, offline, under
+#                    valgrind too.
 #                    (make valgrind runs this after the unit tests.)
 #   RFS_TEST_RAW=1   run the workload on a plain directory (no daemon)
 #
@@ -189,6 +191,11 @@ admin_toggle() {
 	fi || echo "event $verb failed (call $n)" >>"$T/admin.fail"
 }
 
+# stress_ended PID: the workload exited, or its watchdog fired.
+stress_ended() {
+	! rfs_pid_alive "$1" || grep -q '^stress: WATCHDOG' "$T/stress.out"
+}
+
 # fuse_abort MNT: aborts MNT's FUSE connection (fusectl): every pending and
 # later request fails, so processes stuck on a hung daemon can finish.
 fuse_abort() {
@@ -206,6 +213,9 @@ bail_if_broken() {
 		fail "the workload ended on its own (no hang)" \
 		    "see the watchdog's report and the daemon's threads above;" \
 		    "the FUSE connection was aborted to release stuck processes"
+		# An aborted mount fails mountpoint(1), so lib.sh's cleanup
+		# would leave it: detach it here.
+		is_raw || fusermount3 -u -z "$M" 2>/dev/null || umount -l "$M" 2>/dev/null
 		finish
 	fi
 	if [ -n "${RFS_PID:-}" ] && ! rfs_pid_alive "$RFS_PID"; then
@@ -248,7 +258,7 @@ admin_poller() {
 # run_stress NAME [ENV=VALUE...]: runs the workload on $M, shows its output,
 # adds its counts to ours.
 run_stress() {
-	local name=$1 bin rc last p f
+	local name=$1 bin rc last p f spid
 	shift
 	if ! bin=$(stress_bin); then
 		fail "$name: cannot build the stress program"
@@ -260,17 +270,36 @@ run_stress() {
 		admin_poller &
 		POLLER=$!
 	fi
-	env "$@" timeout -k 10 $((STRESS_SECONDS + 300)) "$bin" "$M" >"$T/stress.out" 2>&1
-	rc=$?
+	# In the background: a process with threads stuck in requests the
+	# daemon has read cannot exit, not even on SIGKILL, until the
+	# connection is aborted.  So watch for the watchdog's report (or the
+	# time limit) instead of waiting for the exit.
+	env "$@" "$bin" "$M" >"$T/stress.out" 2>&1 &
+	spid=$!
+	if poll_until $((STRESS_SECONDS + 300)) stress_ended "$spid"; then
+		if grep -q '^stress: WATCHDOG' "$T/stress.out"; then
+			poll_until 10 grep -q '^stress: [0-9]* passed' "$T/stress.out"
+			rc=134
+		else
+			wait "$spid"
+			rc=$?
+		fi
+	else
+		echo "stress: still running $((STRESS_SECONDS + 300)) s after its start"
+		rc=124
+	fi
 	touch "$T/stress.done"
 	sed -e '/^stress: [0-9]* passed, [0-9]* failed$/d' "$T/stress.out"
 	if [ "$rc" -ne 0 ] && [ "$rc" -ne 1 ]; then
-		# Watchdog (SIGABRT), timeout or crash: show where the daemon
+		# Watchdog (SIGABRT), time limit or crash: show where the daemon
 		# is, then cut the connection so nothing stays stuck on it.
-		echo "stress exited with status $rc; the daemon's threads:"
+		echo "stress ended with status $rc; the daemon's threads:"
 		daemon_stacks
 		STRESS_HUNG=1
 		is_raw || fuse_abort "$M"
+		kill -KILL "$spid" 2>/dev/null
+		poll_until 30 eval "! kill -0 $spid 2>/dev/null" ||
+		    echo "stress (pid $spid) is still stuck after the abort"
 	fi
 	if [ -n "${POLLER:-}" ]; then
 		if ! poll_until 60 eval "! kill -0 $POLLER 2>/dev/null"; then
@@ -368,8 +397,13 @@ if [ "$STRESS_VALGRIND" = 1 ]; then
 		fail "sweeper under valgrind: work left after 60 s" "$METRICS"
 	fi
 	stress_umount "$M"
-	check "retentionctl fsck --store B --keyfile K" \
-	    "$BUILD/retentionctl" fsck --store "$B" --keyfile "$K"
+	# The offline tool too: fsck and status on the unmounted store.
+	VGT=(valgrind --leak-check=full --errors-for-leak-kinds=definite
+	    --error-exitcode=99 --num-callers=30 -q)
+	check "retentionctl fsck --store B --keyfile K, under valgrind" \
+	    "${VGT[@]}" "$BUILD/retentionctl" fsck --store "$B" --keyfile "$K"
+	check "retentionctl status --store B --keyfile K, under valgrind" \
+	    "${VGT[@]}" "$BUILD/retentionctl" status --store "$B" --keyfile "$K" --policy "$P"
 	finish
 fi
 
