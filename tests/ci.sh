@@ -1,13 +1,19 @@
 #!/bin/bash
-# The whole test suite as CI runs it: the normal build, then the same suite
-# built with ASan and UBSan.  This is the README's test command.
+# The whole test suite as CI runs it (the README's test command):
+#   1. the normal build: unit tests, fuzz corpus replay, integration tests;
+#   2. a short stress run against a ThreadSanitizer build of the daemon;
+#   3. the same suite as 1, built with ASan and UBSan.
+# Run tools/deps.sh once first on a new machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 jobs=$(nproc)
 
+echo "== normal build"
 make -j"$jobs" tests
 BUILD=build tests/run-all.sh
-status=$?
+
+echo "== ThreadSanitizer (short stress run)"
+make tsan TSAN_SECONDS=10
 
 echo "== sanitizer build (ASan + UBSan)"
 make -j"$jobs" SAN=1 tests
