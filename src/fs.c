@@ -1779,18 +1779,30 @@ out:
 	return rc;
 }
 
+/* A delete that found the disk full gets one more try on the reserve. */
+static int
+remove_retry(struct rfs_fs *fs, const struct rfs_ctx *ctx, uint64_t parent,
+    const char *name, int isdir)
+{
+	int rc = remove_name(fs, ctx, parent, name, isdir);
+
+	if (rc == -ENOSPC && rfs_store_release_reserve(fs->st) == 0)
+		rc = remove_name(fs, ctx, parent, name, isdir);
+	return rc;
+}
+
 int
 rfs_fs_unlink(struct rfs_fs *fs, const struct rfs_ctx *ctx, uint64_t parent,
     const char *name)
 {
-	return remove_name(fs, ctx, parent, name, 0);
+	return remove_retry(fs, ctx, parent, name, 0);
 }
 
 int
 rfs_fs_rmdir(struct rfs_fs *fs, const struct rfs_ctx *ctx, uint64_t parent,
     const char *name)
 {
-	return remove_name(fs, ctx, parent, name, 1);
+	return remove_retry(fs, ctx, parent, name, 1);
 }
 
 /* ---- link and rename ------------------------------------------------- */
@@ -2494,8 +2506,22 @@ rfs_fs_policy_locked(struct rfs_fs *fs)
  * sweep).  Then the object is overwritten and unlinked.  An open file is
  * left alone (-EBUSY): it is destroyed after its last release.
  */
+static int destroy_once(struct rfs_fs *fs, uint64_t ino, const char *op,
+    uint32_t uid, int passes, int state, int only_due);
+
 int
 rfs_fs_destroy(struct rfs_fs *fs, uint64_t ino, const char *op, uint32_t uid,
+    int passes, int state, int only_due)
+{
+	int rc = destroy_once(fs, ino, op, uid, passes, state, only_due);
+
+	if (rc == -ENOSPC && rfs_store_release_reserve(fs->st) == 0)
+		rc = destroy_once(fs, ino, op, uid, passes, state, only_due);
+	return rc;
+}
+
+static int
+destroy_once(struct rfs_fs *fs, uint64_t ino, const char *op, uint32_t uid,
     int passes, int state, int only_due)
 {
 	struct inode *in;

@@ -411,6 +411,8 @@ rfs_store_close(struct rfs_store *s)
 		close(s->keysfd);
 	if (s->lockfd >= 0)
 		close(s->lockfd);
+	if (s->reservefd >= 0)
+		close(s->reservefd);
 	free(s->backing);
 	free(s->keys_path);
 	free(s);
@@ -432,7 +434,7 @@ rfs_store_open(const char *backing, const struct rfs_store_opts *o,
 	s = calloc(1, sizeof(*s));
 	if (s == NULL)
 		return -ENOMEM;
-	s->dirfd = s->objfd = s->keysfd = s->lockfd = -1;
+	s->dirfd = s->objfd = s->keysfd = s->lockfd = s->reservefd = -1;
 	s->readonly = o->readonly;
 	s->backing = realpath(backing, NULL);
 	if (s->backing == NULL) {
@@ -521,9 +523,38 @@ rfs_store_open(const char *backing, const struct rfs_store_opts *o,
 		snprintf(err, errlen, "cannot set up the key store");
 		goto fail;
 	}
+	if (!s->readonly) {
+		s->reservefd = openat(s->dirfd, "reserve", O_RDWR | O_CREAT |
+		    O_CLOEXEC, 0600);
+		rfs_store_refill_reserve(s);
+	}
 	*out = s;
 	return 0;
 fail:
 	rfs_store_close(s);
 	return rc;
+}
+
+int
+rfs_store_release_reserve(struct rfs_store *s)
+{
+	struct stat sb;
+
+	if (s->reservefd < 0 || fstat(s->reservefd, &sb) != 0 ||
+	    sb.st_blocks == 0)
+		return -ENOSPC;
+	if (ftruncate(s->reservefd, 0) != 0)
+		return -ENOSPC;
+	rfs_warn("backing directory full: released the reserve so deletes"
+	    " can go on");
+	return 0;
+}
+
+void
+rfs_store_refill_reserve(struct rfs_store *s)
+{
+	/* Best effort: on a full disk it stays empty until there is room. */
+	if (s->reservefd >= 0 &&
+	    posix_fallocate(s->reservefd, 0, RFS_RESERVE) != 0)
+		(void)ftruncate(s->reservefd, 0);
 }

@@ -17,6 +17,7 @@
 #include "rfs/admin.h"
 #include "rfs/audit.h"
 #include "rfs/log.h"
+#include "rfs/store.h"
 #include "rfs/sweeper.h"
 
 static int wake[2] = { -1, -1 };
@@ -107,6 +108,7 @@ loop(void *arg)
 		if (do_reload)
 			reload(sw);
 		(void)rfs_admin_sweep(sw->fs, 0, &st, NULL, NULL);
+		rfs_store_refill_reserve(rfs_fs_store(sw->fs));
 	}
 	return NULL;
 }

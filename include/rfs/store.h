@@ -9,6 +9,7 @@
  *   objects/XX/INO      one encrypted object per regular file (object.h)
  *   keys/               default key store: one wrapped key per
  *                       (class, period) window (keystore.h)
+ *   reserve             1 MiB of allocated space kept for deletes
  *
  * The header is written last by rfs_store_create, so a directory holding
  * it is a complete store.
@@ -37,6 +38,7 @@ struct rfs_store {
 	char *keys_path;         /* the key store, opened afresh for each use */
 	int dirfd, objfd, keysfd;
 	int lockfd;              /* flock on the header: one user at a time */
+	int reservefd;           /* BACKING/reserve: space kept for deletes */
 	int readonly;
 	struct rfs_key *master;
 	struct rfs_key *k_name, *k_hash, *k_wrap, *k_audit;
@@ -54,6 +56,18 @@ int rfs_store_create(const char *backing, const struct rfs_store_opts *o,
 int rfs_store_open(const char *backing, const struct rfs_store_opts *o,
     struct rfs_store **out, char *err, size_t errlen);
 void rfs_store_close(struct rfs_store *s);
+
+/*
+ * A full disk must not stop an admin from freeing space through the
+ * mount: moving a file to the trash and shredding it are catalog writes.
+ * The store keeps RFS_RESERVE bytes allocated in BACKING/reserve; a delete
+ * that hits ENOSPC releases them and tries once more, and the sweeper
+ * allocates them again when there is room.
+ */
+#define RFS_RESERVE (1 << 20)
+/* 0 if space was released (worth a retry), -ENOSPC if none was left. */
+int rfs_store_release_reserve(struct rfs_store *s);
+void rfs_store_refill_reserve(struct rfs_store *s);
 
 /* Reads a key file or passphrase file, refusing loose permissions. */
 int rfs_read_secret_file(const char *path, unsigned char *buf, size_t max,
