@@ -44,9 +44,12 @@ rfs_log(int level, const char *fmt, ...)
 	if (use_syslog) {
 		vsyslog(level, fmt, ap);
 	} else {
+		/* One line per message, even from several threads. */
+		flockfile(stderr);
 		fprintf(stderr, "%s: ", prog);
 		vfprintf(stderr, fmt, ap);
 		fputc('\n', stderr);
+		funlockfile(stderr);
 	}
 	va_end(ap);
 }

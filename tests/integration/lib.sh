@@ -49,7 +49,10 @@ rfs_cleanup() {
 	trap - EXIT INT TERM HUP
 	cd / || true
 	for m in "${RFS_MOUNTS[@]}"; do
-		if mountpoint -q "$m" 2>/dev/null; then
+		# mountpoint(1) fails with ENOTCONN on a dead daemon's mount:
+		# look in mountinfo instead, so dead mounts are detached too.
+		if awk -v m="$m" '$5 == m { f = 1 } END { exit !f }' \
+		    /proc/self/mountinfo 2>/dev/null; then
 			fusermount3 -u -z "$m" 2>/dev/null || umount -l "$m" 2>/dev/null
 		fi
 	done
