@@ -52,12 +52,12 @@ getfattr -n user.retention.class -n user.retention.created \
 	-n user.retention.expires "$root/mnt/sms/delivery.log"
 
 say "3. what the backing directory shows: sizes and counts, no names, no text"
-find "$root/store" -type f -newer "$root/master.key" | head
+find "$root/store" -type f -newer "$root/master.key" | sed -n 1,12p
 if grep -r -a -q -e alice -e delivered -e delivery "$root/store"; then
 	echo "PLAINTEXT FOUND - this is a bug"; exit 1
 fi
 echo "grep for 'alice', 'delivered', 'delivery' in the store: nothing found"
-od -A d -t x1 "$(find "$root/store/objects" -type f -size +1k | head -1)" | head -3
+od -A d -t x1 -N 48 "$(find "$root/store/objects" -type f -size +1k | sed -n 1p)"
 
 say "4. a delete goes to the trash and comes back"
 rm "$root/mnt/access.log"
@@ -97,7 +97,7 @@ fusermount3 -u "$root/short-mnt"
 
 say "7. status of the main mount"
 $ctl status "$root/mnt"
-$ctl metrics "$root/mnt" | head -8
+$ctl metrics "$root/mnt" | sed -n 1,8p
 
 say "done"
 echo "The demo store stays mounted at $root/mnt (built-in default policy)."
