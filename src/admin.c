@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "rfs/clock.h"
 #include "rfs/admin.h"
 #include "rfs/audit.h"
 #include "rfs/keystore.h"
@@ -23,14 +24,6 @@ static pthread_mutex_t sweep_lock = PTHREAD_MUTEX_INITIALIZER;
 /* Wall and monotonic clocks at the last sweep, to spot clock jumps. */
 static int64_t last_wall, last_mono;
 
-static int64_t
-mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * RFS_NSEC + ts.tv_nsec;
-}
 
 /* ---- the sweep -------------------------------------------------------- */
 
@@ -188,7 +181,8 @@ rfs_admin_sweep(struct rfs_fs *fs, int confirm_clock,
 	uint64_t done = 0;
 	struct collect c = { .fs = fs, .pol = pol, .progress = progress,
 	    .pctx = pctx, .done = &done };
-	int64_t wall = rfs_clock_wall(), mono = mono_ns(), suspect = 0, v;
+	int64_t wall = rfs_clock_wall(), mono = rfs_clock_mono();
+	int64_t suspect = 0, v;
 
 	memset(st, 0, sizeof(*st));
 	if (s->readonly) {

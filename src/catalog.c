@@ -730,18 +730,23 @@ rfs_cat_dirent_each(struct rfs_catalog *c, uint64_t parent, int64_t after,
 	return rc == SQLITE_DONE ? 0 : errno_of(c, rc, "readdir");
 }
 
+/* Steps bound statement I: 1 if it returns a row, 0 if not, or -errno. */
+static int
+row_exists(struct rfs_catalog *c, int i)
+{
+	int rc = sqlite3_step(c->stmt[i]);
+
+	done(c, i);
+	if (rc == SQLITE_ROW)
+		return 1;
+	return rc == SQLITE_DONE ? 0 : errno_of(c, rc, sql[i]);
+}
+
 int
 rfs_cat_dirent_any(struct rfs_catalog *c, uint64_t parent)
 {
-	sqlite3_stmt *s = st(c, S_DE_ANY);
-	int rc;
-
-	sqlite3_bind_int64(s, 1, (int64_t)parent);
-	rc = sqlite3_step(s);
-	done(c, S_DE_ANY);
-	if (rc == SQLITE_ROW)
-		return 1;
-	return rc == SQLITE_DONE ? 0 : errno_of(c, rc, "dirent any");
+	sqlite3_bind_int64(st(c, S_DE_ANY), 1, (int64_t)parent);
+	return row_exists(c, S_DE_ANY);
 }
 
 int
@@ -1034,32 +1039,22 @@ rfs_cat_keywin_delete(struct rfs_catalog *c, const char *cls, int64_t start)
 	return exec_stmt(c, S_KW_DELETE);
 }
 
+static int
+keywin_exists(struct rfs_catalog *c, int i, const char *cls, int64_t start)
+{
+	sqlite3_bind_text(st(c, i), 1, cls, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(st(c, i), 2, start);
+	return row_exists(c, i);
+}
+
 int
 rfs_cat_keywin_held(struct rfs_catalog *c, const char *cls, int64_t start)
 {
-	sqlite3_stmt *s = st(c, S_KW_HELD);
-	int rc;
-
-	sqlite3_bind_text(s, 1, cls, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_int64(s, 2, start);
-	rc = sqlite3_step(s);
-	done(c, S_KW_HELD);
-	if (rc == SQLITE_ROW)
-		return 1;
-	return rc == SQLITE_DONE ? 0 : errno_of(c, rc, "keywin held");
+	return keywin_exists(c, S_KW_HELD, cls, start);
 }
 
 int
 rfs_cat_keywin_known(struct rfs_catalog *c, const char *cls, int64_t start)
 {
-	sqlite3_stmt *s = st(c, S_KW_KNOWN);
-	int rc;
-
-	sqlite3_bind_text(s, 1, cls, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_int64(s, 2, start);
-	rc = sqlite3_step(s);
-	done(c, S_KW_KNOWN);
-	if (rc == SQLITE_ROW)
-		return 1;
-	return rc == SQLITE_DONE ? 0 : errno_of(c, rc, "keywin known");
+	return keywin_exists(c, S_KW_KNOWN, cls, start);
 }

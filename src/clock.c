@@ -42,6 +42,15 @@ rfs_clock_wall(void)
 }
 
 int64_t
+rfs_clock_mono(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * RFS_NSEC + ts.tv_nsec;
+}
+
+int64_t
 rfs_clock_now(struct rfs_clock *c)
 {
 	int64_t t = rfs_clock_wall();

@@ -18,6 +18,7 @@
 
 #include <sodium.h>
 
+#include "rfs/clock.h"
 #include "rfs/admin.h"
 #include "rfs/control.h"
 #include "rfs/log.h"
@@ -150,14 +151,6 @@ progress_out(void *ctx, uint64_t done, uint64_t total)
 	(void)send(*(int *)ctx, line, (size_t)n, MSG_NOSIGNAL);
 }
 
-static int64_t
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void
 serve(struct rfs_control *c, int fd)
@@ -183,10 +176,10 @@ serve(struct rfs_control *c, int fd)
 	 * refused: replying and closing early would reset its connection.
 	 * The client half-closes after its request; 10 s in all to send it,
 	 * however it trickles. */
-	int64_t deadline = mono_ms() + 10000;
+	int64_t deadline = rfs_clock_mono() / 1000000 + 10000;
 
 	while (len < RFS_CONTROL_MAX) {
-		int64_t left = deadline - mono_ms();
+		int64_t left = deadline - rfs_clock_mono() / 1000000;
 
 		if (left <= 0 || poll(&p, 1, (int)left) <= 0)
 			break;

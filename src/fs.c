@@ -85,11 +85,6 @@ rfs_fs_now(struct rfs_fs *fs)
 	return now_of(fs);
 }
 
-struct rfs_clock *
-rfs_fs_clock(struct rfs_fs *fs)
-{
-	return &fs->clock;
-}
 
 struct rfs_store *
 rfs_fs_store(struct rfs_fs *fs)
@@ -280,7 +275,7 @@ reconcile_size(struct rfs_fs *fs, struct rfs_attr *a)
 	uint64_t stored;
 
 	if (S_ISREG(a->mode) && a->has_key &&
-	    (a->writing || (a->objlen == 0 && !a->has_tail)) &&
+	    (a->writing || rfs_attr_fresh(a)) &&
 	    rfs_obj_stored_size(fs->st->objfd, a->ino, &stored) == 0 &&
 	    stored > a->size)
 		a->size = stored;
@@ -995,11 +990,24 @@ rfs_fs_readlink(struct rfs_fs *fs, uint64_t ino, char *buf, size_t len)
 
 /* ---- open files ------------------------------------------------------ */
 
-/* A file whose object never held committed data: nothing to roll back. */
-static int
-fresh(const struct rfs_attr *a)
+/*
+ * Audits tampering found in IN (once per inode while it is in memory) and
+ * counts it for the metrics.  Caller holds IN->lock, not meta.
+ */
+static void
+note_tamper(struct rfs_fs *fs, struct inode *in, const char *what)
 {
-	return a->objlen == 0 && !a->has_tail;
+	int64_t v = 0;
+
+	pthread_mutex_lock(&fs->meta);
+	if (!in->tamper_seen && !fs->st->readonly) {
+		in->tamper_seen = 1;
+		(void)rfs_cat_meta_get(fs->st->cat, "tamper_total", &v);
+		(void)rfs_cat_meta_set(fs->st->cat, "tamper_total", v + 1);
+		(void)rfs_audit(fs->st, now_of(fs), "tamper", in->ino,
+		    in->a.class, 0, what);
+	}
+	pthread_mutex_unlock(&fs->meta);
 }
 
 /*
@@ -1015,7 +1023,7 @@ obj_verify(struct rfs_fs *fs, struct inode *in, const struct rfs_attr *a)
 	uint64_t len;
 	int has, rc;
 
-	if (a->writing || fresh(a))
+	if (a->writing || rfs_attr_fresh(a))
 		return 0;
 	if ((rc = rfs_obj_state(in->obj, &len, tail, &has)) != 0)
 		return rc;
@@ -1027,18 +1035,8 @@ obj_verify(struct rfs_fs *fs, struct inode *in, const struct rfs_attr *a)
 	    PRIu64 "): refusing to read it", in->ino, len < a->objlen ?
 	    "truncated" : len > a->objlen ? "extended" :
 	    "replaced by another version", len, a->objlen);
-	pthread_mutex_lock(&fs->meta);
-	if (!in->tamper_seen && !fs->st->readonly) {
-		int64_t v = 0;
-
-		in->tamper_seen = 1;
-		(void)rfs_cat_meta_get(fs->st->cat, "tamper_total", &v);
-		(void)rfs_cat_meta_set(fs->st->cat, "tamper_total", v + 1);
-		(void)rfs_audit(fs->st, now_of(fs), "tamper", in->ino,
-		    in->a.class, 0, len < a->objlen ? "object truncated" :
-		    len > a->objlen ? "object extended" : "object rolled back");
-	}
-	pthread_mutex_unlock(&fs->meta);
+	note_tamper(fs, in, len < a->objlen ? "object truncated" :
+	    len > a->objlen ? "object extended" : "object rolled back");
 	return -EIO;
 }
 
@@ -1053,7 +1051,7 @@ begin_write(struct rfs_fs *fs, struct inode *in)
 	int rc = 0;
 
 	pthread_mutex_lock(&fs->meta);
-	if (!in->a.writing && !fresh(&in->a)) {
+	if (!in->a.writing && !rfs_attr_fresh(&in->a)) {
 		in->writing_durable = 0;
 		in->a.writing = 1;
 		if ((rc = rfs_cat_inode_put(fs->st->cat, &in->a)) != 0)
@@ -1076,10 +1074,11 @@ persist(struct rfs_fs *fs, struct inode *in, int end)
 	uint64_t len = 0;
 	int has = 0, rc = 0, state = 0;
 
-	if (in->obj != NULL && ((end && in->a.writing) || fresh(&in->a)))
+	if (in->obj != NULL && ((end && in->a.writing) ||
+	    rfs_attr_fresh(&in->a)))
 		state = rfs_obj_state(in->obj, &len, tail, &has) == 0;
 	pthread_mutex_lock(&fs->meta);
-	if (state && (has || !fresh(&in->a))) {
+	if (state && (has || !rfs_attr_fresh(&in->a))) {
 		in->a.objlen = len;
 		in->a.has_tail = 1;
 		/* An emptied file keeps an all-zero tail: not fresh again. */
@@ -1221,20 +1220,8 @@ rfs_fs_read(struct rfs_fs *fs, struct rfs_handle *h, void *buf, size_t len,
 
 	pthread_mutex_lock(&in->lock);
 	n = in->obj != NULL ? rfs_obj_read(in->obj, buf, len, off) : -EBADF;
-	if (n == -EIO) {
-		/* A block failed authentication: audit it once per inode. */
-		pthread_mutex_lock(&fs->meta);
-		if (!in->tamper_seen && !fs->st->readonly) {
-			int64_t v = 0;
-
-			in->tamper_seen = 1;
-			(void)rfs_cat_meta_get(fs->st->cat, "tamper_total", &v);
-			(void)rfs_cat_meta_set(fs->st->cat, "tamper_total", v + 1);
-			(void)rfs_audit(fs->st, now_of(fs), "tamper", in->ino,
-			    in->a.class, 0, "block fails authentication");
-		}
-		pthread_mutex_unlock(&fs->meta);
-	}
+	if (n == -EIO)
+		note_tamper(fs, in, "block fails authentication");
 	pthread_mutex_unlock(&in->lock);
 	return n;
 }
@@ -2493,11 +2480,6 @@ rfs_fs_events_reload_locked(struct rfs_fs *fs)
 	return events_reload(fs);
 }
 
-const struct rfs_policy *
-rfs_fs_policy_locked(struct rfs_fs *fs)
-{
-	return fs->pol;
-}
 
 /*
  * Destroys file INO: the catalog rows go first, in one transaction, so the
@@ -2730,13 +2712,6 @@ out:
 	return rc;
 }
 
-int
-rfs_fs_is_open(struct rfs_fs *fs, uint64_t ino)
-{
-	struct inode *in = itab_find(fs, ino);
-
-	return in != NULL && in->nopen > 0;
-}
 
 int
 rfs_fs_set_created(struct rfs_fs *fs, uint64_t ino, int64_t created,

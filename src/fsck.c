@@ -171,7 +171,7 @@ check_file(struct rfs_fs *fs, struct rfs_attr *a, int repair, FILE *out,
 	rfs_obj_path(a->ino, path, sizeof(path));
 	if (fstatat(s->objfd, path, &sb, 0) != 0) {
 		/* A fresh, empty file gets its object at its first open. */
-		if (a->size == 0 && a->objlen == 0 && !a->has_tail)
+		if (a->size == 0 && rfs_attr_fresh(a))
 			return;
 		finding(r, out, "missing", "file %" PRIu64 " has no object",
 		    a->ino);
@@ -197,7 +197,7 @@ check_file(struct rfs_fs *fs, struct rfs_attr *a, int repair, FILE *out,
 	}
 	/* objlen 0 without a tail: the object never held committed data. */
 	if (a->state != RFS_SHRED && !a->writing && (uint64_t)sb.st_size !=
-	    a->objlen && (a->objlen != 0 || a->has_tail))
+	    a->objlen && !rfs_attr_fresh(a))
 		finding(r, out, "tamper", "file %" PRIu64 ": object is %" PRIu64
 		    " bytes, the catalog committed %" PRIu64, a->ino,
 		    (uint64_t)sb.st_size, a->objlen);

@@ -54,14 +54,6 @@ struct imp {
 
 /* ---- reporting --------------------------------------------------------- */
 
-static int64_t
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void
 human(uint64_t n, char *buf, size_t len)
@@ -101,7 +93,7 @@ bar_draw(struct imp *im, int force)
 
 	if (!im->o->progress)
 		return;
-	t = mono_ms();
+	t = rfs_clock_mono() / 1000000;
 	if (!force && im->bar_shown && t - im->last_draw < 100)
 		return;
 	im->last_draw = t;

@@ -55,6 +55,14 @@ struct rfs_attr {
 	int writing;
 };
 
+/* A file whose object never held committed data: nothing can have been
+ * truncated or rolled back, and its object may not exist yet. */
+static inline int
+rfs_attr_fresh(const struct rfs_attr *a)
+{
+	return a->objlen == 0 && !a->has_tail;
+}
+
 struct rfs_catalog;
 
 /* Opens PATH; with CREATE makes a new catalog (fails if it exists). */
@@ -168,10 +176,10 @@ int rfs_cat_audit_each(struct rfs_catalog *c, int64_t since,
 int rfs_cat_audit_prune(struct rfs_catalog *c, int64_t last_id);
 
 /*
- * Key windows: (class, window start) -> latest creation time of a file
- * wrapped by that window key.  The key may be destroyed once
- * last_created + backup_retention(class) has passed and no held file
- * still needs it.
+ * Key windows: (class, window start) -> the latest creation time a file
+ * wrapped by that window key can have (the window's end; fs.c).  The key
+ * may be destroyed once last_created + backup_retention(class) has passed
+ * and no held file still needs it.
  */
 int rfs_cat_keywin_touch(struct rfs_catalog *c, const char *cls,
     int64_t start, int64_t created);

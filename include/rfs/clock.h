@@ -25,6 +25,8 @@ struct rfs_clock {
 
 /* Raw wall clock in ns (with the test offset in test builds). */
 int64_t rfs_clock_wall(void);
+/* The monotonic clock in ns: for durations and timeouts only. */
+int64_t rfs_clock_mono(void);
 /* The trusted now in ns; raises the high-water mark. */
 int64_t rfs_clock_now(struct rfs_clock *c);
 

@@ -64,7 +64,6 @@ struct rfs_policy *rfs_fs_policy(struct rfs_fs *fs);
 /* Installs a new policy (takes ownership of the caller's reference). */
 void rfs_fs_set_policy(struct rfs_fs *fs, struct rfs_policy *pol);
 int64_t rfs_fs_now(struct rfs_fs *fs);
-struct rfs_clock *rfs_fs_clock(struct rfs_fs *fs);
 /* Persists dirty sizes and the clock; called at unmount. */
 int rfs_fs_sync_all(struct rfs_fs *fs);
 
@@ -155,8 +154,6 @@ int64_t rfs_fs_event_for_locked(struct rfs_fs *fs, uint64_t ino);
 /* The event deadline that applies to A (trashed files: where they were). */
 int64_t rfs_fs_event_of_locked(struct rfs_fs *fs, const struct rfs_attr *a);
 int rfs_fs_events_reload_locked(struct rfs_fs *fs);
-const struct rfs_policy *rfs_fs_policy_locked(struct rfs_fs *fs);
-int rfs_fs_is_open(struct rfs_fs *fs, uint64_t ino);   /* meta held */
 /*
  * Crypto-shreds file INO (catalog rows, then the object).  Re-checks under
  * the lock that INO is still in STATE, not held, and (with ONLY_DUE) past

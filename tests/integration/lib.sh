@@ -279,6 +279,21 @@ wait_for() {
 	return 1
 }
 
+# ---------------------------------------------------------------- store helpers
+
+# ctl ARGS...: the admin tool of this build.
+ctl() { "$BUILD/retentionctl" "$@"; }
+# xa NAME FILE: the value of user.retention.NAME (nothing on error).
+xa() { getfattr --only-values -n "user.retention.$1" -- "$2" 2>/dev/null; }
+# obj BACKING INO: path of the object holding inode INO (docs/format.md).
+obj() {
+	local h
+	h=$(printf %016x "$2")
+	echo "$1/objects/${h:14:2}/$h"
+}
+ino_of() { stat -c %i -- "$1"; }
+epoch_of() { date -u -d "$1" +%s 2>/dev/null; }   # RFC 3339 -> epoch
+
 # ---------------------------------------------------------------- daemon
 
 rfs_pid_alive() {

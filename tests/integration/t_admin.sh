@@ -12,9 +12,6 @@ is_raw && skip_all "admin commands need the daemon (RFS_TEST_RAW=1)"
 command -v getfattr >/dev/null || skip_all "getfattr (attr) not installed"
 
 CTL=$BUILD/retentionctl
-ctl() { "$CTL" "$@"; }
-xa() { getfattr --only-values -n "user.retention.$1" -- "$2" 2>/dev/null; }
-ino_of() { stat -c %i -- "$1"; }
 U=rfsuser1
 as_user() { setpriv --reuid="$(id -u "$U")" --regid="$(id -g "$U")" --clear-groups -- "$@"; }
 # denied CMD...: as $U, CMD exits 1 saying "permission denied" (3 tries).

@@ -12,15 +12,6 @@ is_raw && skip_all "backups need the daemon (RFS_TEST_RAW=1)"
 command -v getfattr >/dev/null || skip_all "getfattr (attr) not installed"
 
 CTL=$BUILD/retentionctl
-ctl() { "$CTL" "$@"; }
-xa() { getfattr --only-values -n "user.retention.$1" -- "$2" 2>/dev/null; }
-obj() {
-	local h
-	h=$(printf %016x "$2")
-	echo "$1/objects/${h:14:2}/$h"
-}
-ino_of() { stat -c %i -- "$1"; }
-epoch_of() { date -u -d "$1" +%s 2>/dev/null; }
 is_gone() { ! stat -- "$1" >/dev/null 2>&1; }
 # short_keys DIR: the number of window keys of class short in DIR.
 short_keys() { find "$1" -maxdepth 1 -name 'short@*.key' | wc -l; }

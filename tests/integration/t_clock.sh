@@ -40,12 +40,6 @@ rfs_init "$B" "$T/key"
 rfs_mount "$B" "$M" "policy=$T/policy" || abort "mount failed"
 CTL=$BUILD/retentionctl
 
-obj_of() {   # backing object of a file, from its inode number
-	local ino
-	ino=$(printf '%016x' "$1")
-	echo "$B/objects/${ino: -2}/$ino"
-}
-
 # 1. Expired, then the clock is set back: the file stays hidden.
 echo secret >"$M/a.log"
 ino_a=$(stat -c %i "$M/a.log")
@@ -56,7 +50,7 @@ check_sh "clock set back 1 h: ls does not show a.log" "! ls '$M' | grep -q a.log
 check_sh "new files get the trusted time, not the wall clock" \
     "echo x >'$M/keep.txt' && c=\$(getfattr --only-values -n user.retention.created '$M/keep.txt') && \
      [ \"\$(date -u -d \"\$c\" +%s)\" -ge \$(( \$(date +%s) - 5 )) ]"
-wait_for 10 test ! -e "$(obj_of "$ino_a")"
+wait_for 10 test ! -e "$(obj "$B" "$ino_a")"
 ok "a.log shredded while the clock was behind"
 
 # 2. After a remount with the clock still behind, nothing comes back.
@@ -73,13 +67,13 @@ echo 86400 >"$RFS_TEST_CLOCK_FILE"      # one day ahead, more than 1 h allowed
 check_not "after a forward jump: b.log hidden at once" stat "$M/b.log"
 wait_for 10 sh -c "'$CTL' status '$M' | grep -q SUSPECT"
 "$CTL" shred "$M" >/dev/null 2>&1
-check "after a forward jump: b.log's object is not shredded" test -e "$(obj_of "$ino_b")"
+check "after a forward jump: b.log's object is not shredded" test -e "$(obj "$B" "$ino_b")"
 check_sh "status --json reports the clock as suspect" \
     "'$CTL' status '$M' --json | python3 -c 'import json,sys; assert json.load(sys.stdin)[\"clock\"] == \"suspect\"'"
 check_sh "metrics report the clock as suspect" \
     "'$CTL' metrics '$M' | grep -q '^retentionfs_clock_suspect 1'"
 check "shred --confirm-clock shreds" "$CTL" shred "$M" --confirm-clock
-check_not "after confirmation: b.log's object is gone" test -e "$(obj_of "$ino_b")"
+check_not "after confirmation: b.log's object is gone" test -e "$(obj "$B" "$ino_b")"
 check_sh "audit shows the expiry" "'$CTL' audit '$M' | grep -q 'expire.*file=$ino_b '"
 rfs_umount "$M"
 finish

@@ -12,15 +12,6 @@ is_raw && skip_all "events are the daemon's job (RFS_TEST_RAW=1)"
 command -v getfattr >/dev/null || skip_all "getfattr (attr) not installed"
 
 CTL=$BUILD/retentionctl
-ctl() { "$CTL" "$@"; }
-xa() { getfattr --only-values -n "user.retention.$1" -- "$2" 2>/dev/null; }
-obj() {
-	local h
-	h=$(printf %016x "$2")
-	echo "$1/objects/${h:14:2}/$h"
-}
-ino_of() { stat -c %i -- "$1"; }
-epoch_of() { date -u -d "$1" +%s 2>/dev/null; }
 rfc3339() { date -u -d "@$1" +%Y-%m-%dT%H:%M:%SZ; }
 is_gone() { ! stat -- "$1" >/dev/null 2>&1; }
 audit_has() {

@@ -11,20 +11,15 @@ rfs_init "$B" "$K"
 rfs_mount "$B" "$M" || abort "mount failed"
 for f in keep lost bad loose; do head -c 10000 /dev/urandom >"$M/$f"; done
 sha_loose=$(sha256sum <"$M/loose")
-obj_of() {
-	local ino
-	ino=$(printf '%016x' "$1")
-	echo "$B/objects/${ino: -2}/$ino"
-}
 i_lost=$(stat -c %i "$M/lost") i_bad=$(stat -c %i "$M/bad")
 i_loose=$(stat -c %i "$M/loose")
 rfs_umount "$M"
 
 check "a clean store passes" "$CTL" fsck --store "$B" --keyfile "$K"
 
-cp "$(obj_of "$i_bad")" "$B/objects/ff/00000000000009ff"   # orphan object
-rm "$(obj_of "$i_lost")"                                   # missing object
-printf 'X' | dd of="$(obj_of "$i_bad")" bs=1 seek=100 conv=notrunc 2>/dev/null
+cp "$(obj "$B" "$i_bad")" "$B/objects/ff/00000000000009ff"   # orphan object
+rm "$(obj "$B" "$i_lost")"                                   # missing object
+printf 'X' | dd of="$(obj "$B" "$i_bad")" bs=1 seek=100 conv=notrunc 2>/dev/null
 sqlite3 "$B/catalog.db" "DELETE FROM dirent WHERE ino = $i_loose"  # unreachable
 cp "$B"/keys/*.key "$B/keys/default@5.key"                 # unknown key
 

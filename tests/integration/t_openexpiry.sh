@@ -19,8 +19,8 @@ mkdir -p "$M"
 rfs_init "$B" "$T/key"
 rfs_mount "$B" "$M" "policy=$T/policy" || abort "mount failed"
 echo "still readable" >"$M/open.log"
-ino=$(printf '%016x' "$(stat -c %i "$M/open.log")")
-obj=$B/objects/${ino: -2}/$ino
+ino=$(ino_of "$M/open.log")
+obj=$(obj "$B" "$ino")
 exec 3<"$M/open.log"
 wait_for 10 sh -c "! stat '$M/open.log' >/dev/null 2>&1"
 ok "the file is hidden at its deadline while a descriptor is open"
@@ -31,6 +31,6 @@ exec 3<&-
 wait_for 10 sh -c "! test -e '$obj'"
 ok "closed: destroyed at once (the sweep interval is 1 h)"
 check_sh "audit records the expiry" \
-    "'$BUILD/retentionctl' audit '$M' | grep -q 'expire.*file=$((16#$ino)) '"
+    "'$BUILD/retentionctl' audit '$M' | grep -q 'expire.*file=$ino '"
 rfs_umount "$M"
 finish

@@ -11,17 +11,6 @@ is_raw && skip_all "retention is the daemon's job (RFS_TEST_RAW=1)"
 command -v getfattr >/dev/null || skip_all "getfattr (attr) not installed"
 
 CTL=$BUILD/retentionctl
-ctl() { "$CTL" "$@"; }
-# xa NAME FILE: the value of user.retention.NAME (nothing on error).
-xa() { getfattr --only-values -n "user.retention.$1" -- "$2" 2>/dev/null; }
-# obj BACKING INO: path of the object holding inode INO.
-obj() {
-	local h
-	h=$(printf %016x "$2")
-	echo "$1/objects/${h:14:2}/$h"
-}
-ino_of() { stat -c %i -- "$1"; }
-epoch_of() { date -u -d "$1" +%s 2>/dev/null; }   # RFC 3339 -> epoch
 now_s() { date +%s.%N; }
 # audit_has MNT|--store... OP INO: an audit record OP for file INO exists.
 audit_has() {

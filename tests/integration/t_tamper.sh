@@ -11,17 +11,11 @@ rfs_init "$B" "$T/key"
 rfs_mount "$B" "$M" || abort "mount failed"
 CTL=$BUILD/retentionctl
 
-obj_of() {
-	local ino
-	ino=$(printf '%016x' "$(stat -c %i "$1")")
-	echo "$B/objects/${ino: -2}/$ino"
-}
-
 for f in trunc grow roll legit; do
 	head -c 20000 /dev/urandom >"$M/$f"
 done
-o_trunc=$(obj_of "$M/trunc") o_grow=$(obj_of "$M/grow")
-o_roll=$(obj_of "$M/roll") o_legit=$(obj_of "$M/legit")
+o_trunc=$(obj "$B" "$(ino_of "$M/trunc")") o_grow=$(obj "$B" "$(ino_of "$M/grow")")
+o_roll=$(obj "$B" "$(ino_of "$M/roll")") o_legit=$(obj "$B" "$(ino_of "$M/legit")")
 cp "$o_roll" "$T/roll.old"              # a backup of the older version
 echo "more data" >>"$M/roll"
 check "a truncate through the mount works" truncate -s 5000 "$M/legit"
