@@ -320,7 +320,7 @@ main(int argc, char **argv)
 		cfg = fuse_loop_cfg_create();
 		fuse_loop_cfg_set_clone_fd(cfg, 0);
 		fuse_loop_cfg_set_max_threads(cfg, 6);
-		fuse_loop_cfg_set_idle_threads(cfg, 3);
+		fuse_loop_cfg_set_idle_threads(cfg, 6);
 		rc = fuse_session_loop_mt(rf.se, cfg);
 		fuse_loop_cfg_destroy(cfg);
 	}
