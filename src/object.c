@@ -425,57 +425,112 @@ rfs_obj_sync(struct rfs_obj *o, int datasync)
 	return 0;
 }
 
+/* One overwrite pass over FD's data extents (not its holes). */
+static int
+overwrite(int fd, off_t size)
+{
+	unsigned char buf[65536];
+	off_t data = 0, hole;
+	int rc = 0;
+
+	while (rc == 0 && (data = lseek(fd, data, SEEK_DATA)) >= 0 &&
+	    data < size) {
+		hole = lseek(fd, data, SEEK_HOLE);
+		if (hole < 0 || hole > size)
+			hole = size;
+		for (off_t off = data; off < hole && rc == 0;
+		    off += (off_t)sizeof(buf)) {
+			size_t n = hole - off < (off_t)sizeof(buf) ?
+			    (size_t)(hole - off) : sizeof(buf);
+
+			randombytes_buf(buf, n);
+			rc = write_full(fd, buf, n, (uint64_t)off);
+		}
+		data = hole;
+	}
+	return rc;
+}
+
+/* Objects overwritten together, then flushed with one device flush. */
+#define SHRED_GROUP 64
+
+static int
+shred_group(int objdir, const uint64_t *ino, size_t n, int passes)
+{
+	int fd[SHRED_GROUP], err[SHRED_GROUP], last = -1, rc = 0;
+	off_t size[SHRED_GROUP];
+	char path[32];
+	struct stat sb;
+
+	for (size_t i = 0; i < n; i++) {
+		rfs_obj_path(ino[i], path, sizeof(path));
+		fd[i] = openat(objdir, path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+		err[i] = fd[i] < 0 && errno != ENOENT ? -errno : 0;
+		size[i] = fd[i] >= 0 && fstat(fd[i], &sb) == 0 ? sb.st_size : 0;
+	}
+	/*
+	 * Each pass is written back and waited for object by object
+	 * (sync_file_range), then one fdatasync flushes the device's cache
+	 * for all of them: the overwrite must be on disk before the unlink
+	 * frees its blocks, or it would never land.
+	 */
+	for (int p = 0; p < passes; p++) {
+		for (size_t i = 0; i < n; i++) {
+			if (fd[i] < 0 || err[i] != 0)
+				continue;
+			err[i] = overwrite(fd[i], size[i]);
+			if (err[i] == 0 && sync_file_range(fd[i], 0, 0,
+			    SYNC_FILE_RANGE_WAIT_BEFORE |
+			    SYNC_FILE_RANGE_WRITE |
+			    SYNC_FILE_RANGE_WAIT_AFTER) != 0)
+				err[i] = -errno;
+			if (err[i] == 0)
+				last = (int)i;
+		}
+		if (last >= 0 && fdatasync(fd[last]) != 0)
+			for (size_t i = 0; i < n; i++)
+				if (err[i] == 0 && fd[i] >= 0)
+					err[i] = -errno;
+	}
+	for (size_t i = 0; i < n; i++) {
+		/*
+		 * Overwriting is defence in depth: the file key is already
+		 * gone, so the ciphertext is noise to anyone without it.
+		 * Only data extents are overwritten (filling a sparse file's
+		 * holes could need more space than the disk has), and a
+		 * failed overwrite (a full disk) still unlinks: a key-less
+		 * object is better gone than kept.
+		 */
+		if (err[i] != 0)
+			rfs_warn("object %" PRIu64 ": overwrite incomplete (%s);"
+			    " its key is destroyed, unlinking it anyway",
+			    ino[i], strerror(-err[i]));
+		if (fd[i] >= 0)
+			close(fd[i]);
+		rfs_obj_path(ino[i], path, sizeof(path));
+		if (unlinkat(objdir, path, 0) != 0 && errno != ENOENT &&
+		    rc == 0)
+			rc = -errno;
+	}
+	return rc;
+}
+
+int
+rfs_obj_shred_many(int objdir, const uint64_t *ino, size_t n, int passes)
+{
+	int rc = 0, r;
+
+	for (size_t i = 0; i < n; i += SHRED_GROUP) {
+		r = shred_group(objdir, ino + i,
+		    n - i < SHRED_GROUP ? n - i : SHRED_GROUP, passes);
+		if (rc == 0)
+			rc = r;
+	}
+	return rc;
+}
+
 int
 rfs_obj_shred(int objdir, uint64_t ino, int passes)
 {
-	unsigned char buf[65536];
-	struct stat sb;
-	char path[32];
-	int fd, rc = 0;
-
-	rfs_obj_path(ino, path, sizeof(path));
-	fd = openat(objdir, path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0)
-		return errno == ENOENT ? 0 : -errno;
-	if (fstat(fd, &sb) != 0) {
-		rc = -errno;
-		goto out;
-	}
-	/*
-	 * Overwriting is defence in depth: the file key is already gone, so
-	 * the ciphertext is noise to anyone without it.  Only the data
-	 * extents are overwritten (filling a sparse file's holes could need
-	 * more space than the disk has), and a failed overwrite (a full
-	 * disk) still unlinks: a key-less object is better gone than kept.
-	 */
-	for (int p = 0; p < passes && rc == 0; p++) {
-		off_t data = 0, hole;
-
-		while (rc == 0 && (data = lseek(fd, data, SEEK_DATA)) >= 0 &&
-		    data < sb.st_size) {
-			hole = lseek(fd, data, SEEK_HOLE);
-			if (hole < 0 || hole > sb.st_size)
-				hole = sb.st_size;
-			for (off_t off = data; off < hole && rc == 0;
-			    off += (off_t)sizeof(buf)) {
-				size_t n = hole - off < (off_t)sizeof(buf) ?
-				    (size_t)(hole - off) : sizeof(buf);
-
-				randombytes_buf(buf, n);
-				rc = write_full(fd, buf, n, (uint64_t)off);
-			}
-			data = hole;
-		}
-		if (rc == 0 && fdatasync(fd) != 0)
-			rc = -errno;
-	}
-	if (rc != 0)
-		rfs_warn("object %" PRIu64 ": overwrite incomplete (%s); its"
-		    " key is destroyed, unlinking it anyway", ino,
-		    strerror(-rc));
-out:
-	close(fd);
-	if (unlinkat(objdir, path, 0) != 0 && errno != ENOENT)
-		return -errno;
-	return 0;
+	return rfs_obj_shred_many(objdir, &ino, 1, passes);
 }

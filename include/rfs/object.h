@@ -18,7 +18,8 @@
  * appends only lengthen the object, so a crash before the catalog learned
  * the new size loses nothing that reached the object.
  *
- * Callers serialise all calls on one rfs_obj (the inode lock).
+ * Callers serialise all calls on one rfs_obj (the inode lock), except
+ * rfs_obj_sync, which uses only the descriptor and may run beside them.
  */
 #ifndef RFS_OBJECT_H
 #define RFS_OBJECT_H
@@ -58,8 +59,13 @@ int rfs_obj_state(struct rfs_obj *o, uint64_t *len,
     unsigned char nonce[RFS_NONCE_BYTES], int *has);
 /* Size implied by the object file of INO alone (0 when missing). */
 int rfs_obj_stored_size(int objdir, uint64_t ino, uint64_t *size);
-/* Overwrites the object PASSES times, fsyncs, unlinks.  Missing is fine. */
+/* Overwrites the object PASSES times, fsyncs, unlinks.  Missing is fine.
+ * 0, or the first unlink error (an overwrite that failed is logged). */
 int rfs_obj_shred(int objdir, uint64_t ino, int passes);
+/* The same for N objects, with one device flush per pass for each group
+ * of up to 64 (the sweep's rate). */
+int rfs_obj_shred_many(int objdir, const uint64_t *ino, size_t n,
+    int passes);
 /* Creates an empty object (used at create time, before any open). */
 int rfs_obj_create(int objdir, uint64_t ino);
 
