@@ -8,6 +8,15 @@
  * in the WAL file (safe against a daemon crash) when it returns; rfs_cat_sync
  * makes it safe against power loss (fdatasync of the WAL), which fsync and
  * fsyncdir call.  The schema is documented in docs/format.md.
+ *
+ * Group commit (the daemon; rfs_cat_set_batch): writes then go into one
+ * open transaction, and rfs_cat_begin/commit/rollback become a savepoint
+ * inside it, so an operation is still all or nothing.  The batch reaches
+ * the WAL at rfs_cat_flush, which rfs_cat_sync and rfs_cat_checkpoint call
+ * first.  A daemon crash loses the changes of the open batch, the way a
+ * power loss loses what ext4 has not yet committed to its journal; what
+ * must be on disk before a step outside the catalog (an object rewritten,
+ * truncated or destroyed, a key destroyed) is flushed by the caller first.
  */
 #ifndef RFS_CATALOG_H
 #define RFS_CATALOG_H
@@ -75,6 +84,25 @@ int rfs_cat_check(struct rfs_catalog *c, char *err, size_t errlen);
 /* Checkpoints the WAL (TRUNCATE), so no old page survives in it. */
 int rfs_cat_checkpoint(struct rfs_catalog *c);
 
+/*
+ * Group commit: from now on writes collect in one transaction until
+ * rfs_cat_flush.  Before a batch opens MAY_OPEN (may be NULL) is asked;
+ * when it says 0 the write commits on its own.  OPENED (may be NULL) runs
+ * when a new batch begins.  Both run under the caller's lock.
+ *
+ * Why MAY_OPEN: SQLite answers a COMMIT that fails for want of disk space
+ * by rolling the whole transaction back, which for a batch would undo
+ * operations already reported done.  The owner refuses batches while free
+ * space is short, so on a filling disk each operation fails on its own.
+ */
+void rfs_cat_set_batch(struct rfs_catalog *c, int (*may_open)(void *),
+    void (*opened)(void *), void *ctx);
+/* Commits the open batch, if any.  -errno if it failed; the batch then
+ * stays open for the next try when SQLite kept it, else it is lost and
+ * the error is logged. */
+int rfs_cat_flush(struct rfs_catalog *c);
+/* 1 while a transaction (a batch) is open. */
+int rfs_cat_pending(struct rfs_catalog *c);
 int rfs_cat_begin(struct rfs_catalog *c);
 int rfs_cat_commit(struct rfs_catalog *c);
 void rfs_cat_rollback(struct rfs_catalog *c);
