@@ -19,6 +19,9 @@
 #include "rfs/retention.h"
 
 #define BATCH 512
+/* Files destroyed per catalog commit and device flush (progress is
+ * reported between groups). */
+#define SHRED_GROUP 64
 
 static pthread_mutex_t sweep_lock = PTHREAD_MUTEX_INITIALIZER;
 /* Wall and monotonic clocks at the last sweep, to spot clock jumps. */
@@ -76,6 +79,7 @@ sweep_state(struct rfs_fs *fs, struct collect *proto, int state,
 {
 	struct collect c = *proto;
 	struct rfs_store *s = rfs_fs_store(fs);
+	int res[SHRED_GROUP];
 
 	c.last = 0;
 	do {
@@ -86,19 +90,26 @@ sweep_state(struct rfs_fs *fs, struct collect *proto, int state,
 		    collect_due, &c) != 0)
 			st->errors++;
 		rfs_fs_unlock(fs);
-		for (size_t i = 0; i < c.n; i++) {
-			int rc = rfs_fs_destroy(fs, c.ino[i], op, uid, passes,
-			    state, !c.trash);
+		for (size_t i = 0; i < c.n; i += SHRED_GROUP) {
+			size_t k = c.n - i < SHRED_GROUP ? c.n - i : SHRED_GROUP;
 
-			if (rc == 0) {
-				(*count)++;
-				if (c.progress != NULL && c.done != NULL &&
-				    ++*c.done % 64 == 0)
-					c.progress(c.pctx, *c.done, 0);
-			} else if (rc == -EBUSY)
-				st->skipped_open++;
-			else if (rc != -ENOENT && rc != -EAGAIN)
-				st->errors++;
+			rfs_fs_destroy_many(fs, c.ino + i, k, op, uid, passes,
+			    state, !c.trash, res);
+			size_t ok = 0;
+
+			for (size_t j = 0; j < k; j++) {
+				if (res[j] == 0)
+					ok++;
+				else if (res[j] == -EBUSY)
+					st->skipped_open++;
+				else if (res[j] != -ENOENT && res[j] != -EAGAIN)
+					st->errors++;
+			}
+			*count += ok;
+			if (c.progress != NULL && c.done != NULL && ok > 0) {
+				*c.done += ok;
+				c.progress(c.pctx, *c.done, 0);
+			}
 		}
 	} while (c.scanned == BATCH);
 	free(c.ino);

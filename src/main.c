@@ -28,7 +28,12 @@ struct opts {
 	char *backing, *mountpoint;
 	char *keyfile, *passfile, *policy, *keystore;
 	int recover, foreground, single, debug, help, version, ro;
+	int commit_ms;
 };
+
+/* Catalog group commit: changes nobody fsynced are committed within this
+ * time (see rfs_fs_group_commit). */
+#define COMMIT_MS_DEFAULT 100
 
 enum { KEY_HELP, KEY_VERSION, KEY_FG, KEY_SINGLE, KEY_DEBUG, KEY_RDEBUG,
     KEY_RO };
@@ -39,6 +44,7 @@ static const struct fuse_opt spec[] = {
 	{ "policy=%s", offsetof(struct opts, policy), 0 },
 	{ "keystore=%s", offsetof(struct opts, keystore), 0 },
 	{ "recover", offsetof(struct opts, recover), 1 },
+	{ "commit_ms=%d", offsetof(struct opts, commit_ms), 0 },
 	FUSE_OPT_KEY("-h", KEY_HELP),
 	FUSE_OPT_KEY("--help", KEY_HELP),
 	FUSE_OPT_KEY("-V", KEY_VERSION),
@@ -114,6 +120,8 @@ usage(void)
 "                      class default 90d, trash 30d, sweep every hour\n"
 "  -o keystore=DIR     key store outside the backing directory\n"
 "  -o ro,recover       read-only view of a backup copy (root only)\n"
+"  -o commit_ms=N      commit catalog changes in groups, within N ms\n"
+"                      (default 100; 0: every change at once)\n"
 "  -o debug, -d        trace requests (-d also stays in the foreground)\n"
 "  -f                  stay in the foreground (log to stderr)\n"
 "  -s                  single-threaded request loop\n"
@@ -185,7 +193,7 @@ main(int argc, char **argv)
 {
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
 	struct rfs_store_opts so = { 0 };
-	struct opts o = { 0 };
+	struct opts o = { .commit_ms = COMMIT_MS_DEFAULT };
 	struct rfs_policy *pol = NULL;
 	struct rfs_store *st = NULL;
 	struct rfs_fuse rf = { 0 };
@@ -224,6 +232,11 @@ main(int argc, char **argv)
 	}
 	if (o.keyfile == NULL && o.passfile == NULL) {
 		rfs_err("no key: give -o keyfile=FILE or -o passfile=FILE");
+		goto out;
+	}
+	if (o.commit_ms < 0) {
+		rfs_err("commit_ms=%d: give milliseconds, 0 or more",
+		    o.commit_ms);
 		goto out;
 	}
 	if (o.recover && getuid() != 0) {
@@ -298,6 +311,11 @@ main(int argc, char **argv)
 		rfs_log_use_syslog("retentionfs");
 		if (fuse_daemonize(0) != 0)
 			goto out;
+	}
+	/* Threads start after fuse_daemonize: a fork keeps none of them. */
+	if (rfs_fs_group_commit(rf.fs, (int64_t)o.commit_ms * 1000000) != 0) {
+		rfs_err("cannot start the catalog committer");
+		goto out;
 	}
 	if (rfs_sweeper_start(rf.fs, o.policy, &sw) != 0)
 		rfs_warn("sweeper not started");

@@ -58,6 +58,9 @@ struct rfs_entry {
 int rfs_fs_new(struct rfs_store *st, struct rfs_policy *pol,
     struct rfs_fs **out);
 void rfs_fs_free(struct rfs_fs *fs);
+/* Daemon: catalog writes are committed in groups, at most INTERVAL_NS
+ * after the first (see fs.c); fsync and fsyncdir still commit at once. */
+int rfs_fs_group_commit(struct rfs_fs *fs, int64_t interval_ns);
 struct rfs_store *rfs_fs_store(struct rfs_fs *fs);
 /* Takes a reference to the current policy; release with rfs_policy_unref. */
 struct rfs_policy *rfs_fs_policy(struct rfs_fs *fs);
@@ -161,6 +164,10 @@ int rfs_fs_events_reload_locked(struct rfs_fs *fs);
  */
 int rfs_fs_destroy(struct rfs_fs *fs, uint64_t ino, const char *op,
     uint32_t uid, int passes, int state, int only_due);
+/* rfs_fs_destroy of N files at once (the sweep); RES[i] is each result. */
+void rfs_fs_destroy_many(struct rfs_fs *fs, const uint64_t *ino, size_t n,
+    const char *op, uint32_t uid, int passes, int state, int only_due,
+    int *res);
 /* Original path of a trashed file (meta held). */
 int rfs_fs_trash_path(struct rfs_fs *fs, uint64_t ino, char *buf, size_t len);
 /* Puts trashed INO back at TO (or where it was), making parents. */

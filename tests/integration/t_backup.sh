@@ -38,7 +38,9 @@ s1_created=$(epoch_of "$(xa created "$M/s1.log")")
 check_eq "s1.log is in class short" short "$(xa class "$M/s1.log")"
 check_sh "its window key is in the key store DIR (short@START.key)" '[ "$(short_keys "$K")" -ge 1 ]'
 check_sh "no window key in BACKING/keys" '[ ! -d "$B/keys" ] || [ -z "$(ls -A "$B/keys")" ]'
-sync
+# A copy of a live store holds what was durable when it was taken (as a
+# file-system snapshot would): fsync makes the two files durable.
+check "fsync s1.log, keep.txt and their directory" sync "$M/s1.log" "$M/keep.txt" "$M"
 check "cp -a BACKING COPY while s1.log exists" cp -a "$B" "$COPY"
 
 # The copy is mounted at once; it is static, nothing is read from it yet.

@@ -1,0 +1,96 @@
+#!/bin/bash
+# t_commit: group commit of the catalog (-o commit_ms).  The daemon is
+# SIGKILLed and the store remounted to see what the catalog had committed:
+#   - fsync of a new file and fsync of a directory commit at once, even
+#     with a commit interval of a minute;
+#   - a change nobody made durable is committed by the committer within
+#     the interval (seen as the write-ahead log growing), or not at all if
+#     the daemon dies first: the changes really are grouped;
+#   - commit_ms=0 commits every change at once.
+source "$(dirname "$0")/lib.sh"
+rfs_need_binaries
+is_raw && skip_all "needs the daemon"
+B=$T/backing M=$T/mnt
+mkdir -p "$M"
+rfs_init "$B" "$T/key"
+
+kill_daemon() {   # SIGKILL the daemon of $M and clear the stale mount
+	local pid=${RFS_PID_OF[$M]}
+	{
+		kill -KILL "$pid"
+		poll_until 10 eval "! rfs_pid_alive $pid"
+		wait "$pid"
+	} 2>/dev/null
+	rfs_forget_pid "$pid"
+	unset "RFS_PID_OF[$M]"
+	fusermount3 -u -z "$M"
+}
+wal_size() { stat -c %s "$B/catalog.db-wal" 2>/dev/null || echo 0; }
+writefile() {   # PATH TEXT [fsync]
+	python3 - "$@" <<'PY'
+import os, sys
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+os.write(fd, sys.argv[2].encode())
+if len(sys.argv) > 3:
+    os.fsync(fd)
+os.close(fd)
+PY
+}
+fsync_dir() { python3 -c 'import os, sys; fd = os.open(sys.argv[1], os.O_RDONLY); os.fsync(fd); os.close(fd)' "$1"; }
+# Batches are refused on a nearly full backing filesystem (each change then
+# commits alone); the "lost" checks below need the batching to be on.
+free_mb=$(df -Pm "$B" | awk 'NR == 2 { print $4 }')
+
+# ---- a minute's interval: only fsync and fsyncdir commit -------------
+rfs_mount "$B" "$M" commit_ms=60000 || abort "mount failed"
+check "a new file, written and fsynced" writefile "$M/synced" "kept" fsync
+mkdir "$M/d"
+writefile "$M/d/entry" "in d"
+check "fsync of directory d" fsync_dir "$M/d"
+writefile "$M/unsynced" "may be lost"
+mkdir "$M/unsynced-dir"
+kill_daemon
+rfs_mount "$B" "$M" || abort "remount failed"
+check_eq "after kill -9: the fsynced new file is there" "kept" "$(cat "$M/synced" 2>&1)"
+check_eq "after kill -9: the entry made durable by fsync of d is there" "in d" "$(cat "$M/d/entry" 2>&1)"
+if [ "$free_mb" -ge 400 ]; then
+	check_not "after kill -9: the file made after the last fsync was not committed yet" test -e "$M/unsynced"
+	check_not "after kill -9: nor the directory" test -e "$M/unsynced-dir"
+else
+	echo "note: only $free_mb MiB free: batching is off, the loss checks are skipped"
+fi
+rfs_umount "$M"
+# The lost files' objects stay behind as orphans; the next files get their
+# inode numbers, which must not pick up the old objects.
+rfs_mount "$B" "$M" commit_ms=60000 || abort "mount failed"
+writefile "$M/reuses" "a new file" fsync
+check_eq "a new file that takes a lost file's inode number reads right" \
+    "a new file" "$(cat "$M/reuses" 2>&1)"
+check_eq "... and so does a second one" "" "$(writefile "$M/reuses2" "" fsync 2>&1; cat "$M/reuses2" 2>&1)"
+rfs_umount "$M"
+check "fsck --repair leaves no finding but orphans" sh -c \
+    "'$BUILD/retentionctl' fsck --store '$B' --keyfile '$T/key' --repair >'$T/fsck.out' 2>&1;
+     ! grep -E '^fsck: (catalog|block|missing|unreachable|keys|tamper)' '$T/fsck.out'"
+
+# ---- 200 ms: the committer commits without being asked ---------------
+rfs_mount "$B" "$M" commit_ms=200 || abort "mount failed"
+before=$(wal_size)
+writefile "$M/later" "committed by the committer"
+check "the write-ahead log grows within 10 s, unasked" wait_for 10 eval '[ "$(wal_size)" != "$before" ]'
+kill_daemon
+rfs_mount "$B" "$M" || abort "remount failed"
+check_eq "after kill -9: the file the committer committed is there" \
+    "committed by the committer" "$(cat "$M/later" 2>&1)"
+rfs_umount "$M"
+
+# ---- commit_ms=0: every change at once --------------------------------
+rfs_mount "$B" "$M" commit_ms=0 || abort "mount failed"
+writefile "$M/at-once" "no batch"
+mkdir "$M/dir-at-once"
+kill_daemon
+rfs_mount "$B" "$M" || abort "remount failed"
+check_eq "commit_ms=0, after kill -9: the new file is there" "no batch" "$(cat "$M/at-once" 2>&1)"
+check "commit_ms=0, after kill -9: the new directory is there" test -d "$M/dir-at-once"
+rfs_umount "$M"
+check_not "commit_ms=-1 is refused" "$BUILD/retentionfs" "$B" "$M" -f -o "keyfile=$T/key,commit_ms=-1"
+finish
