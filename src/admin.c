@@ -8,8 +8,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "rfs/clock.h"
 #include "rfs/admin.h"
@@ -18,7 +20,9 @@
 #include "rfs/log.h"
 #include "rfs/retention.h"
 
-#define BATCH 512
+/* Rows read per hold of the lock when choosing what to destroy (512 held
+ * it ~400 us, a foreground request's wait). */
+#define BATCH 128
 /* Files destroyed per catalog commit and device flush (progress is
  * reported between groups). */
 #define SHRED_GROUP 64
@@ -71,6 +75,35 @@ collect_due(void *ctx, const struct rfs_attr *a)
 	return 0;
 }
 
+/*
+ * The sweep is background work: the thread running it drops to nice 10
+ * (Linux sets the nice value per thread) while it destroys files, so the
+ * request workers, which share two cores with it, preempt it (measured:
+ * a foreground GETATTR's p99 during a sweep, 2.4 -> 1.8 ms; the rest of
+ * the way came from the fair meta lock in fs.c and rarer checkpoints).
+ */
+#define SWEEP_NICE 10
+
+static int
+background_begin(void)
+{
+	int old;
+
+	errno = 0;
+	old = getpriority(PRIO_PROCESS, (id_t)gettid());
+	if (errno != 0 || old >= SWEEP_NICE)
+		return INT_MIN;
+	(void)setpriority(PRIO_PROCESS, (id_t)gettid(), SWEEP_NICE);
+	return old;
+}
+
+static void
+background_end(int old)
+{
+	if (old != INT_MIN)
+		(void)setpriority(PRIO_PROCESS, (id_t)gettid(), old);
+}
+
 /* Destroys every due file in STATE, BATCH rows under the lock at a time. */
 static void
 sweep_state(struct rfs_fs *fs, struct collect *proto, int state,
@@ -79,7 +112,7 @@ sweep_state(struct rfs_fs *fs, struct collect *proto, int state,
 {
 	struct collect c = *proto;
 	struct rfs_store *s = rfs_fs_store(fs);
-	int res[SHRED_GROUP];
+	int res[SHRED_GROUP], nice_was = background_begin();
 
 	c.last = 0;
 	do {
@@ -112,6 +145,7 @@ sweep_state(struct rfs_fs *fs, struct collect *proto, int state,
 			}
 		}
 	} while (c.scanned == BATCH);
+	background_end(nice_was);
 	free(c.ino);
 }
 

@@ -469,22 +469,30 @@ shred_group(int objdir, const uint64_t *ino, size_t n, int passes)
 		size[i] = fd[i] >= 0 && fstat(fd[i], &sb) == 0 ? sb.st_size : 0;
 	}
 	/*
-	 * Each pass is written back and waited for object by object
-	 * (sync_file_range), then one fdatasync flushes the device's cache
-	 * for all of them: the overwrite must be on disk before the unlink
+	 * Each pass is written back and waited for (sync_file_range), then
+	 * one fdatasync flushes the device's cache for all of them: the overwrite must be on disk before the unlink
 	 * frees its blocks, or it would never land.
 	 */
 	for (int p = 0; p < passes; p++) {
+		/* Start every object's write-back, then wait for each: the
+		 * disk gets the whole group at once. */
 		for (size_t i = 0; i < n; i++) {
 			if (fd[i] < 0 || err[i] != 0)
 				continue;
 			err[i] = overwrite(fd[i], size[i]);
 			if (err[i] == 0 && sync_file_range(fd[i], 0, 0,
+			    SYNC_FILE_RANGE_WRITE) != 0)
+				err[i] = -errno;
+		}
+		for (size_t i = 0; i < n; i++) {
+			if (fd[i] < 0 || err[i] != 0)
+				continue;
+			if (sync_file_range(fd[i], 0, 0,
 			    SYNC_FILE_RANGE_WAIT_BEFORE |
 			    SYNC_FILE_RANGE_WRITE |
 			    SYNC_FILE_RANGE_WAIT_AFTER) != 0)
 				err[i] = -errno;
-			if (err[i] == 0)
+			else
 				last = (int)i;
 		}
 		if (last >= 0 && fdatasync(fd[last]) != 0)

@@ -26,9 +26,9 @@ for i in range(1500):
     with open(os.path.join(sys.argv[1], "f%04d" % i), "wb") as f:
         f.write(os.urandom(16384))
 PY
-# The sweep takes the trash in inode order, 512 at a time: a file late in
+# The sweep takes the trash in inode order, 128 at a time: a file late in
 # the first batch is chosen before the restore and destroyed after it.
-last=$(stat -c %i "$M/d/f0480")
+last=$(stat -c %i "$M/d/f0120")
 rm -r "$M/d"
 # Wait until the purge has started, then restore the file it reaches last.
 wait_for 30 sh -c "[ \$('$CTL' trash list '$M' --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))') -lt 1500 ]"
