@@ -34,6 +34,15 @@
  * the admin tool) show within this time; expiry is exact (see timeout()). */
 #define MAX_TIMEOUT 1.0
 #define XATTR_MAX 65536
+#define SET_TIMES (RFS_SET_ATIME | RFS_SET_MTIME | RFS_SET_ATIME_NOW | \
+	RFS_SET_MTIME_NOW | RFS_SET_CTIME)
+
+/* What the next fsync of a file must do to the catalog besides its object. */
+enum {
+	CAT_NONE,
+	CAT_COMMIT,    /* commit the batch: times set by setattr (see fsync) */
+	CAT_SYNC,      /* commit and sync: a new file, a setattr of more */
+};
 
 struct inode {
 	uint64_t ino;
@@ -42,7 +51,7 @@ struct inode {
 	int dirty;                /* size/mtime newer than the catalog */
 	int tamper_seen;          /* an authentication failure was audited */
 	int writing_durable;      /* writing = 1 is synced to the catalog */
-	int sync_catalog;         /* fsync must sync the catalog (new, setattr) */
+	int sync_catalog;         /* what fsync owes the catalog: CAT_* */
 	struct rfs_attr a;
 	pthread_mutex_t lock;     /* contents: obj, and the sync state below */
 	/* Group fsync: syncs of the object started and finished, and whether
@@ -1019,7 +1028,7 @@ make_node(struct rfs_fs *fs, const struct rfs_ctx *ctx, struct inode *dir,
 	if ((rc = iget(fs, a.ino, &in)) != 0)
 		return rc;
 	/* The file's first fsync makes its catalog row durable too. */
-	in->sync_catalog = 1;
+	in->sync_catalog = CAT_SYNC;
 	*out = in;
 	return 0;
 }
@@ -1477,8 +1486,12 @@ rfs_fs_fsync(struct rfs_fs *fs, struct rfs_handle *h, int datasync)
 	 * it must be: once per write session, before the object's data, so
 	 * that "writing = 1" is on disk before any byte that differs from the
 	 * committed state (else a power loss would look like tampering); and
-	 * after a setattr (truncate, chmod) of this file.  mtime and ctime of
-	 * appends reach the disk with the next catalog sync.
+	 * for a new file or after a setattr (truncate, chmod) of this file.
+	 * mtime and ctime of appends reach the disk with the next catalog
+	 * sync, and so do times set alone: the kernel's writeback cache sends
+	 * its mtime as a SETATTR before every FSYNC, which would otherwise
+	 * cost every fsync a second disk flush.  Those are still committed
+	 * (safe from a daemon crash), just not synced.
 	 */
 	pthread_mutex_lock(&in->lock);
 	meta_lock(fs);
@@ -1491,10 +1504,12 @@ rfs_fs_fsync(struct rfs_fs *fs, struct rfs_handle *h, int datasync)
 		rc = obj_sync_shared(in, datasync);
 	if (rc == 0)
 		rc = persist(fs, in, 0);
-	if (rc == 0 && in->sync_catalog) {
+	if (rc == 0 && in->sync_catalog != CAT_NONE) {
 		meta_lock(fs);
-		rc = rfs_cat_sync(fs->st->cat);
-		in->sync_catalog = rc != 0;
+		rc = in->sync_catalog == CAT_SYNC ? rfs_cat_sync(fs->st->cat) :
+		    rfs_cat_flush(fs->st->cat);
+		if (rc == 0)
+			in->sync_catalog = CAT_NONE;
 		pthread_mutex_unlock(&fs->meta);
 	}
 	pthread_mutex_unlock(&in->lock);
@@ -1675,7 +1690,10 @@ rfs_fs_setattr(struct rfs_fs *fs, const struct rfs_ctx *ctx, uint64_t ino,
 	rc = rfs_cat_inode_put(fs->st->cat, &in->a);
 	if (rc == 0) {
 		in->dirty = 0;
-		in->sync_catalog = 1;
+		if (mask & ~SET_TIMES)
+			in->sync_catalog = CAT_SYNC;
+		else if (in->sync_catalog == CAT_NONE)
+			in->sync_catalog = CAT_COMMIT;
 		stat_of(&in->a, out);
 		*timeout = timeout_of(fs, &in->a, now);
 	}

@@ -47,12 +47,16 @@ check "a new file, written and fsynced" writefile "$M/synced" "kept" fsync
 mkdir "$M/d"
 writefile "$M/d/entry" "in d"
 check "fsync of directory d" fsync_dir "$M/d"
+check "touch -d 2001-02-03T04:05:06Z on the fsynced file, then fsync" sh -c \
+    "touch -d @981173106 '$M/synced' && python3 -c 'import os, sys; fd = os.open(sys.argv[1], os.O_RDONLY); os.fsync(fd)' '$M/synced'"
 writefile "$M/unsynced" "may be lost"
 mkdir "$M/unsynced-dir"
 kill_daemon
 rfs_mount "$B" "$M" || abort "remount failed"
 check_eq "after kill -9: the fsynced new file is there" "kept" "$(cat "$M/synced" 2>&1)"
 check_eq "after kill -9: the entry made durable by fsync of d is there" "in d" "$(cat "$M/d/entry" 2>&1)"
+check_eq "after kill -9: the mtime set and fsynced is kept" 981173106 \
+    "$(stat -c %Y "$M/synced")"
 if [ "$free_mb" -ge 400 ]; then
 	check_not "after kill -9: the file made after the last fsync was not committed yet" test -e "$M/unsynced"
 	check_not "after kill -9: nor the directory" test -e "$M/unsynced-dir"
