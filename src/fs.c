@@ -2434,6 +2434,23 @@ retention_set(struct rfs_fs *fs, const struct rfs_ctx *ctx, struct inode *in,
 	return -EPERM;
 }
 
+/*
+ * Attributes this filesystem does not keep, refused with EOPNOTSUPP as a
+ * filesystem without them does (ext4 mounted noacl, most FUSE
+ * filesystems): system.* (POSIX ACLs, which the kernel would not enforce
+ * here: default_permissions checks the mode bits only) and SELinux
+ * labels, which a FUSE mount gets from its context= option.  The answer matters
+ * beyond honesty: `ls -l` asks for both on every file until a device
+ * answers "not supported", and two round trips per file were most of
+ * what `ls -lR` cost.
+ */
+static int
+xattr_unsupported(const char *name)
+{
+	return strncmp(name, "system.", 7) == 0 ||
+	    strcmp(name, "security.selinux") == 0;
+}
+
 int
 rfs_fs_setxattr(struct rfs_fs *fs, const struct rfs_ctx *ctx, uint64_t ino,
     const char *name, const void *val, size_t len, int flags)
@@ -2449,7 +2466,7 @@ rfs_fs_setxattr(struct rfs_fs *fs, const struct rfs_ctx *ctx, uint64_t ino,
 		return -ERANGE;
 	if (len > XATTR_MAX)
 		return -E2BIG;
-	if (strncmp(name, "system.", 7) == 0)
+	if (xattr_unsupported(name))
 		return -EOPNOTSUPP;
 	meta_lock(fs);
 	if ((rc = iget(fs, ino, &in)) != 0) {
@@ -2508,6 +2525,8 @@ rfs_fs_getxattr(struct rfs_fs *fs, uint64_t ino, const char *name, void *buf,
 	int64_t now = now_of(fs);
 	ssize_t rc;
 
+	if (xattr_unsupported(name))
+		return -EOPNOTSUPP;
 	meta_lock(fs);
 	if ((rc = iget(fs, ino, &in)) != 0) {
 		in = NULL;
@@ -2600,6 +2619,8 @@ rfs_fs_removexattr(struct rfs_fs *fs, const struct rfs_ctx *ctx, uint64_t ino,
 
 	if (strncmp(name, RETENTION_PREFIX, strlen(RETENTION_PREFIX)) == 0)
 		return -EPERM;
+	if (xattr_unsupported(name))
+		return -EOPNOTSUPP;
 	rfs_name_hash(fs->st->k_hash, ino, name, strlen(name), h);
 	meta_lock(fs);
 	rc = rfs_cat_xattr_remove(fs->st->cat, ino, h);

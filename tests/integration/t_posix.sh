@@ -311,6 +311,20 @@ v = bytes(range(256)) * 15 + b"x" * 160
 os.setxattr(A[0], "user.big", v)
 assert os.getxattr(A[0], "user.big") == v
 ' "$M/d2"
+if ! is_raw; then
+	# No POSIX ACLs (not enforced under default_permissions) and no
+	# per-file SELinux labels: "not supported", which also lets ls -l stop
+	# asking for them on every file of the mount.
+	for n in system.posix_acl_access system.posix_acl_default security.selinux; do
+		check_errno "getxattr $n: EOPNOTSUPP" ENOTSUP "os.getxattr(A[0], \"$n\")" "$M/d2"
+		check_errno "removexattr $n: EOPNOTSUPP" ENOTSUP "os.removexattr(A[0], \"$n\")" "$M/d2"
+	done
+	# (the kernel checks an ACL's value first: setfacl sends a valid one)
+	check_errno "setxattr security.selinux: EOPNOTSUPP" ENOTSUP \
+	    'os.setxattr(A[0], "security.selinux", b"system_u:object_r:x_t:s0")' "$M/d2"
+	check_sh "setfacl reports the missing ACL support" \
+	    '! setfacl -m u:nobody:r "$M/xa" 2>"$T/setfacl.err" && grep -q "not supported" "$T/setfacl.err"'
+fi
 
 # ---------------------------------------------------------------- locks
 
