@@ -154,6 +154,7 @@ struct rfs_catalog {
 	char *wal_path;
 	int wal_fd;
 	int batch;                        /* group commit on */
+	int unsynced;                     /* written since the last sync */
 	int (*may_open)(void *);          /* 0: no batch now, commit each */
 	void (*opened)(void *);           /* a batch began */
 	void *batch_ctx;
@@ -226,6 +227,7 @@ exec_stmt(struct rfs_catalog *c, int i)
 		done(c, i);
 		return rc;
 	}
+	c->unsynced |= c->writes[i];
 	rc = sqlite3_step(c->stmt[i]);
 
 	sqlite3_reset(c->stmt[i]);
@@ -409,7 +411,16 @@ rfs_cat_sync(struct rfs_catalog *c)
 		c->wal_fd = open(c->wal_path, O_RDONLY | O_CLOEXEC);
 	if (c->wal_fd < 0)
 		return errno == ENOENT ? 0 : -errno;
-	return fdatasync(c->wal_fd) != 0 ? -errno : 0;
+	if (fdatasync(c->wal_fd) != 0)
+		return -errno;
+	c->unsynced = 0;
+	return 0;
+}
+
+int
+rfs_cat_unsynced(struct rfs_catalog *c)
+{
+	return c->unsynced;
 }
 
 int

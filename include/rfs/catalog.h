@@ -103,6 +103,8 @@ void rfs_cat_set_batch(struct rfs_catalog *c, int (*may_open)(void *),
 int rfs_cat_flush(struct rfs_catalog *c);
 /* 1 while a transaction (a batch) is open. */
 int rfs_cat_pending(struct rfs_catalog *c);
+/* 1 if anything was written since the last successful rfs_cat_sync. */
+int rfs_cat_unsynced(struct rfs_catalog *c);
 int rfs_cat_begin(struct rfs_catalog *c);
 int rfs_cat_commit(struct rfs_catalog *c);
 void rfs_cat_rollback(struct rfs_catalog *c);
