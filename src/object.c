@@ -133,15 +133,16 @@ all_zero(const unsigned char *p, size_t n)
 }
 
 /*
- * Reads block IDX (LEN logical bytes) into PLAIN, zero-filled to
- * RFS_BLOCK.  Holes read as zeros; anything else must authenticate.
+ * Opens record IDX of LEN logical bytes from REC, of which the object held
+ * AVAIL bytes (0 past its end), into PLAIN, zero-filled to RFS_BLOCK.
+ * Holes (nothing there, or all zeros) read as zeros; anything else must be
+ * a whole record that authenticates.
  */
 static int
-read_block(struct rfs_obj *o, uint64_t idx, size_t len, unsigned char *plain)
+open_record(struct rfs_obj *o, uint64_t idx, size_t len,
+    const unsigned char *rec, size_t avail, unsigned char *plain)
 {
-	unsigned char rec[RFS_RECORD];
 	size_t reclen = len + RFS_BLOCK_OVERHEAD;
-	ssize_t n;
 
 	memset(plain, 0, RFS_BLOCK);
 	if (len == 0)
@@ -150,12 +151,11 @@ read_block(struct rfs_obj *o, uint64_t idx, size_t len, unsigned char *plain)
 		memcpy(plain, o->cache, len);
 		return 0;
 	}
-	n = pread(o->fd, rec, reclen, (off_t)(idx * RFS_RECORD));
-	if (n < 0)
-		return -errno;
-	if (n == 0 || all_zero(rec, (size_t)n))
+	if (avail > reclen)
+		avail = reclen;
+	if (avail == 0 || all_zero(rec, avail))
 		return 0;
-	if ((size_t)n != reclen ||
+	if (avail != reclen ||
 	    rfs_block_open(o->key, o->ino, idx, rec, reclen, plain) != 0) {
 		rfs_err("object %" PRIu64 ": block %" PRIu64 " fails"
 		    " authentication (tampered or torn)", o->ino, idx);
@@ -165,35 +165,69 @@ read_block(struct rfs_obj *o, uint64_t idx, size_t len, unsigned char *plain)
 	return 0;
 }
 
+/* Reads block IDX (LEN logical bytes) into PLAIN (see open_record). */
+static int
+read_block(struct rfs_obj *o, uint64_t idx, size_t len, unsigned char *plain)
+{
+	unsigned char rec[RFS_RECORD];
+	ssize_t n = 0;
+
+	if (len > 0 && !(o->cache_valid && o->cache_idx == idx &&
+	    o->cache_len == len) && (n = pread(o->fd, rec,
+	    len + RFS_BLOCK_OVERHEAD, (off_t)(idx * RFS_RECORD))) < 0)
+		return -errno;
+	return open_record(o, idx, len, rec, (size_t)n, plain);
+}
+
+/*
+ * The records of a read are fetched with one pread (a 1 MiB read was 256
+ * of them), then opened one by one.  Reads change nothing in O.
+ */
 ssize_t
 rfs_obj_read(struct rfs_obj *o, void *buf, size_t len, uint64_t off)
 {
-	unsigned char plain[RFS_BLOCK];
+	unsigned char plain[RFS_BLOCK], *recs;
 	unsigned char *out = buf;
-	size_t done = 0;
-	int rc;
+	uint64_t first, last;
+	size_t done = 0, span;
+	ssize_t got;
+	int rc = 0;
 
 	if (off >= o->size)
 		return 0;
 	if (len > o->size - off)
 		len = (size_t)(o->size - off);
-	while (done < len) {
+	if (len == 0)
+		return 0;
+	first = off / RFS_BLOCK;
+	last = (off + len - 1) / RFS_BLOCK;
+	span = (size_t)(last - first) * RFS_RECORD +
+	    block_len(o->size, last) + RFS_BLOCK_OVERHEAD;
+	if ((recs = malloc(span)) == NULL)
+		return -ENOMEM;
+	if ((got = pread(o->fd, recs, span, (off_t)(first * RFS_RECORD))) < 0)
+		rc = -errno;
+	while (rc == 0 && done < len) {
 		uint64_t pos = off + done, idx = pos / RFS_BLOCK;
 		size_t in = (size_t)(pos % RFS_BLOCK);
 		size_t blen = block_len(o->size, idx);
+		size_t at = (size_t)(idx - first) * RFS_RECORD;
 		size_t n = blen - in;
 
 		if (n > len - done)
 			n = len - done;
 		/* No short read on error: FUSE takes a short read for EOF,
 		 * which would turn a tampered block into silent truncation. */
-		if ((rc = read_block(o, idx, blen, plain)) != 0)
-			return rc;
-		memcpy(out + done, plain + in, n);
-		done += n;
+		rc = open_record(o, idx, blen, recs + at,
+		    (size_t)got > at ? (size_t)got - at : 0, plain);
+		if (rc == 0) {
+			memcpy(out + done, plain + in, n);
+			done += n;
+		}
 	}
 	sodium_memzero(plain, sizeof(plain));
-	return (ssize_t)done;
+	free(recs);
+	return rc != 0 ? rc : (ssize_t)done;
 }
 
 static int
