@@ -118,11 +118,11 @@ sweep_state(struct rfs_fs *fs, struct collect *proto, int state,
 	do {
 		c.n = 0;
 		c.scanned = 0;
-		rfs_fs_lock(fs);
+		rfs_fs_lock_catalog(fs);
 		if (rfs_cat_inode_each(s->cat, state, c.last, BATCH,
 		    collect_due, &c) != 0)
 			st->errors++;
-		rfs_fs_unlock(fs);
+		rfs_fs_unlock_catalog(fs);
 		for (size_t i = 0; i < c.n; i += SHRED_GROUP) {
 			size_t k = c.n - i < SHRED_GROUP ? c.n - i : SHRED_GROUP;
 

@@ -153,6 +153,10 @@ void rfs_fs_set_due_hook(struct rfs_fs *fs, void (*fn)(void));
 /* The meta lock, for scans of the catalog that must see a stable state. */
 void rfs_fs_lock(struct rfs_fs *fs);
 void rfs_fs_unlock(struct rfs_fs *fs);
+/* The catalog only, for reading it (and events) with no inode touched:
+ * getattr goes on meanwhile.  Release with rfs_fs_unlock_catalog. */
+void rfs_fs_lock_catalog(struct rfs_fs *fs);
+void rfs_fs_unlock_catalog(struct rfs_fs *fs);
 int64_t rfs_fs_event_for_locked(struct rfs_fs *fs, uint64_t ino);
 /* The event deadline that applies to A (trashed files: where they were). */
 int64_t rfs_fs_event_of_locked(struct rfs_fs *fs, const struct rfs_attr *a);
