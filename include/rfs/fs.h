@@ -7,8 +7,13 @@
  *
  * Locking (the only order allowed):  inode->lock  before  fs->meta.
  *   fs->meta   guards the catalog, the inode table and every inode's
- *              attributes (struct rfs_attr) and lookup/open counts;
+ *              attributes (struct rfs_attr) and lookup/open counts.  It
+ *              is a mutex owning the catalog connection followed by a
+ *              read-write lock over the table and attributes, so a
+ *              commit does not hold up getattr (fs.c, meta_lock);
  *   inode->lock guards the inode's open object (contents I/O).
+ * An inode pointer outlives a release of meta only while its holder has
+ * the inode open: the table is trimmed behind everyone's back.
  * Data I/O runs under the inode lock only, so reads and writes of
  * different files proceed in parallel and never touch SQLite; the new size
  * and mtime reach the catalog at flush, fsync and release.
