@@ -370,7 +370,7 @@ void
 rfs_cat_set_batch(struct rfs_catalog *c, int (*may_open)(void *),
     void (*opened)(void *), void *ctx)
 {
-	c->batch = 1;
+	c->batch = opened != NULL;
 	c->may_open = may_open;
 	c->opened = opened;
 	c->batch_ctx = ctx;

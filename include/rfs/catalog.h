@@ -87,8 +87,9 @@ int rfs_cat_checkpoint(struct rfs_catalog *c);
 /*
  * Group commit: from now on writes collect in one transaction until
  * rfs_cat_flush.  Before a batch opens MAY_OPEN (may be NULL) is asked;
- * when it says 0 the write commits on its own.  OPENED (may be NULL) runs
- * when a new batch begins.  Both run under the caller's lock.
+ * when it says 0 the write commits on its own.  OPENED runs when a new
+ * batch begins (the owner arranges its flush); NULL turns group commit
+ * off again.  Both run under the caller's lock.
  *
  * Why MAY_OPEN: SQLite answers a COMMIT that fails for want of disk space
  * by rolling the whole transaction back, which for a batch would undo

@@ -913,6 +913,79 @@ TEST(check_passes_on_fresh)
 	teardown();
 }
 
+static int batches_opened, batches_allowed = 1;
+
+static void
+count_open(void *ctx)
+{
+	batches_opened++;
+}
+
+static int
+allow(void *ctx)
+{
+	return batches_allowed;
+}
+
+/* Group commit: writes collect in one batch; an operation is a savepoint
+ * in it; the batch reaches the file only at rfs_cat_flush. */
+TEST(group_commit)
+{
+	struct rfs_catalog *c = NULL;
+	int64_t v = 0;
+
+	CHECK_EQ(setup(), 0);
+	CHECK_EQ(rfs_cat_open(dbpath, 1, 0, &c, err, sizeof(err)), 0);
+	rfs_cat_set_batch(c, allow, count_open, NULL);
+	CHECK_EQ(rfs_cat_pending(c), 0);
+	CHECK_EQ(rfs_cat_meta_set(c, "a", 1), 0);
+	CHECK_EQ(rfs_cat_pending(c), 1);
+	CHECK_EQ(batches_opened, 1);
+	CHECK_EQ(rfs_cat_unsynced(c), 1);
+	/* An operation rolled back undoes itself only. */
+	CHECK_EQ(rfs_cat_begin(c), 0);
+	CHECK_EQ(rfs_cat_meta_set(c, "b", 2), 0);
+	rfs_cat_rollback(c);
+	CHECK_EQ(rfs_cat_pending(c), 1);
+	CHECK_EQ(rfs_cat_meta_get(c, "a", &v), 0);
+	CHECK_EQ(v, 1);
+	CHECK(rfs_cat_meta_get(c, "b", &v) != 0);
+	/* One committed goes into the batch, which stays open. */
+	CHECK_EQ(rfs_cat_begin(c), 0);
+	CHECK_EQ(rfs_cat_meta_set(c, "c", 3), 0);
+	CHECK_EQ(rfs_cat_commit(c), 0);
+	CHECK_EQ(rfs_cat_pending(c), 1);
+	CHECK_EQ(batches_opened, 1);
+	CHECK_EQ(rfs_cat_sync(c), 0);           /* flushes, then syncs */
+	CHECK_EQ(rfs_cat_pending(c), 0);
+	CHECK_EQ(rfs_cat_unsynced(c), 0);
+	/* A batch refused: each write commits on its own. */
+	batches_allowed = 0;
+	CHECK_EQ(rfs_cat_meta_set(c, "d", 4), 0);
+	CHECK_EQ(rfs_cat_pending(c), 0);
+	CHECK_EQ(rfs_cat_begin(c), 0);
+	CHECK_EQ(rfs_cat_meta_set(c, "e", 5), 0);
+	CHECK_EQ(rfs_cat_commit(c), 0);
+	CHECK_EQ(rfs_cat_pending(c), 0);
+	batches_allowed = 1;
+	/* What the last batch held is lost if the connection goes first. */
+	CHECK_EQ(rfs_cat_meta_set(c, "lost", 6), 0);
+	CHECK_EQ(rfs_cat_pending(c), 1);
+	rfs_cat_close(c);
+	c = NULL;
+	CHECK_EQ(rfs_cat_open(dbpath, 0, 0, &c, err, sizeof(err)), 0);
+	CHECK_EQ(rfs_cat_meta_get(c, "a", &v), 0);
+	CHECK_EQ(v, 1);
+	CHECK_EQ(rfs_cat_meta_get(c, "c", &v), 0);
+	CHECK_EQ(rfs_cat_meta_get(c, "d", &v), 0);
+	CHECK_EQ(rfs_cat_meta_get(c, "e", &v), 0);
+	CHECK_EQ(v, 5);
+	CHECK(rfs_cat_meta_get(c, "b", &v) != 0);
+	CHECK(rfs_cat_meta_get(c, "lost", &v) != 0);
+	rfs_cat_close(c);
+	teardown();
+}
+
 TEST(check_without_root)
 {
 	struct rfs_catalog *c = NULL;
@@ -1028,6 +1101,7 @@ main(void)
 	    CASE(audit_rows),
 	    CASE(keywin),
 	    CASE(transactions),
+	    CASE(group_commit),
 	    CASE(check_passes_on_fresh),
 	    CASE(check_without_root),
 	    CASE(check_detects_broken_invariants),
