@@ -610,8 +610,9 @@ fuse_read(int fd, void *buf, size_t len)
 	struct pollfd p = { .fd = fd, .events = POLLIN };
 	ssize_t n;
 
+	/* A signal (EINTR) goes back to libfuse, which checks for exit. */
 	while ((n = read(fd, buf, len)) < 0 && errno == EAGAIN)
-		if (poll(&p, 1, -1) < 0 && errno != EINTR)
+		if (poll(&p, 1, -1) < 0)
 			return -1;
 	return n;
 }

@@ -47,6 +47,27 @@ else
 fi
 mountpoint -q "$M" && fusermount3 -u -z "$M"
 
+# The same with the single-threaded loop (-s): its one thread waits in
+# poll(2) on /dev/fuse, and a signal must still end it.
+"$BUILD/retentionfs" "$B" "$M" -f -s -o "keyfile=$K" >"$T/single.log" 2>&1 &
+PID=$!
+RFS_PIDS+=("$PID")
+if poll_until 30 mountpoint -q "$M"; then
+	check_eq "-s: write and read" "single" "$(echo single >"$M/single" && cat "$M/single" 2>&1)"
+	kill -TERM "$PID"
+	if poll_until 30 eval "! rfs_pid_alive $PID"; then
+		wait "$PID"
+		check_eq "-s, SIGTERM: the daemon exits 0" 0 "$?"
+		check_not "-s, SIGTERM: the daemon unmounted" mountpoint -q "$M"
+	else
+		fail "-s, SIGTERM: the daemon exits" "still running 30 s after SIGTERM"
+	fi
+else
+	fail "-s: mounted" "$(tail -5 "$T/single.log")"
+fi
+rfs_forget_pid "$PID"
+mountpoint -q "$M" && fusermount3 -u -z "$M"
+
 # ---------------------------------------------------------------- daemonized
 
 if rfs_mount_daemon "$B" "$M"; then
