@@ -338,8 +338,8 @@ rfs_cat_open(const char *path, int create, int readonly,
 		    SQLITE_PREPARE_PERSISTENT, &c->stmt[i], NULL);
 		if (rc != SQLITE_OK)
 			goto corrupt;
-		c->writes[i] = i >= S_SAVEPOINT &&
-		    !sqlite3_stmt_readonly(c->stmt[i]);
+		/* Transaction control counts as read-only here too. */
+		c->writes[i] = !sqlite3_stmt_readonly(c->stmt[i]);
 	}
 	if (create) {
 		if (rfs_cat_meta_set(c, "format", RFS_FORMAT_VERSION) != 0)

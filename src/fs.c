@@ -56,12 +56,7 @@ struct inode {
 	int writing_durable;      /* writing = 1 is synced to the catalog */
 	int sync_catalog;         /* what fsync owes the catalog: CAT_* */
 	struct rfs_attr a;
-	pthread_mutex_t lock;     /* contents: obj, and the sync state below */
-	/* Group fsync: syncs of the object started and finished, and whether
-	 * one is running (it runs without the lock; see rfs_fs_fsync). */
-	uint64_t sync_started, sync_done;
-	int syncing;
-	pthread_cond_t synced;
+	pthread_mutex_t lock;     /* contents: obj */
 	struct rfs_obj *obj;
 	struct inode *next;       /* hash chain */
 };
@@ -387,7 +382,6 @@ iget(struct rfs_fs *fs, uint64_t ino, struct inode **out)
 	 * assume some are this file's. */
 	in->sync_catalog = rfs_cat_unsynced(fs->st->cat) ? CAT_SYNC : CAT_NONE;
 	pthread_mutex_init(&in->lock, NULL);
-	pthread_cond_init(&in->synced, NULL);
 	if (fs->count >= fs->nbuckets)
 		itab_grow(fs);
 	in->next = fs->tab[bucket(fs, ino)];
@@ -404,7 +398,6 @@ static void
 ifree(struct inode *in)
 {
 	rfs_obj_close(in->obj);
-	pthread_cond_destroy(&in->synced);
 	pthread_mutex_destroy(&in->lock);
 	free(in);
 }
@@ -1570,35 +1563,21 @@ rfs_fs_flush(struct rfs_fs *fs, struct rfs_handle *h)
 }
 
 /*
- * Syncs IN's object, sharing the flush with concurrent fsyncs.  Every byte
- * this fsync must cover was in the object when it was called (the kernel
- * writes dirty pages back before it sends FSYNC), so any sync that starts
- * after that covers it: a caller that finds a sync running waits for it,
- * then starts the next one unless another waiter already has.  Four
- * writers fsyncing one log then cost two flushes, not four, and writes go
- * on during the flush, which runs without the lock (it touches only the
- * object's descriptor, which stays open while a handle is).  Caller holds
- * IN->lock and has the object open.
+ * Syncs IN's object without holding IN->lock, so reads and the writes of
+ * other handles go on during the flush.  The flush touches only the
+ * object's descriptor, which stays open while a handle is.  (Concurrent
+ * fsyncs of one file need no sharing here: the kernel serialises them.)
+ * Caller holds IN->lock and has the object open.
  */
 static int
-obj_sync_shared(struct inode *in, int datasync)
+obj_sync_unlocked(struct inode *in, int datasync)
 {
-	uint64_t need = in->sync_started + 1, mine;
+	struct rfs_obj *obj = in->obj;
 	int rc;
 
-	while (in->syncing && in->sync_done < need)
-		pthread_cond_wait(&in->synced, &in->lock);
-	if (in->sync_done >= need)
-		return 0;
-	mine = ++in->sync_started;
-	in->syncing = 1;
 	pthread_mutex_unlock(&in->lock);
-	rc = rfs_obj_sync(in->obj, datasync);
+	rc = rfs_obj_sync(obj, datasync);
 	pthread_mutex_lock(&in->lock);
-	in->syncing = 0;
-	if (rc == 0)
-		in->sync_done = mine;
-	pthread_cond_broadcast(&in->synced);
 	return rc;
 }
 
@@ -1629,7 +1608,7 @@ rfs_fs_fsync(struct rfs_fs *fs, struct rfs_handle *h, int datasync)
 	}
 	meta_unlock(fs);
 	if (rc == 0 && in->obj != NULL)
-		rc = obj_sync_shared(in, datasync);
+		rc = obj_sync_unlocked(in, datasync);
 	if (rc == 0)
 		rc = persist(fs, in, 0);
 	if (rc == 0 && in->sync_catalog != CAT_NONE) {

@@ -504,8 +504,9 @@ shred_group(int objdir, const uint64_t *ino, size_t n, int passes)
 	}
 	/*
 	 * Each pass is written back and waited for (sync_file_range), then
-	 * one fdatasync flushes the device's cache for all of them: the overwrite must be on disk before the unlink
-	 * frees its blocks, or it would never land.
+	 * one fdatasync flushes the device's cache for all of them: the
+	 * overwrite must be on disk before the unlink frees its blocks, or it
+	 * would never land.
 	 */
 	for (int p = 0; p < passes; p++) {
 		/* Start every object's write-back, then wait for each: the
@@ -547,6 +548,8 @@ shred_group(int objdir, const uint64_t *ino, size_t n, int passes)
 			rfs_warn("object %" PRIu64 ": overwrite incomplete (%s);"
 			    " its key is destroyed, unlinking it anyway",
 			    ino[i], strerror(-err[i]));
+		if (fd[i] < 0 && err[i] == 0)
+			continue;          /* missing: nothing to unlink */
 		if (fd[i] >= 0)
 			close(fd[i]);
 		rfs_obj_path(ino[i], path, sizeof(path));

@@ -44,10 +44,10 @@ RFS_NLOG=0
 
 T=$(mktemp -d "/tmp/rfs-$TNAME.XXXXXX") || { echo "mktemp failed" >&2; exit 1; }
 
-rfs_cleanup() {
+# rfs_stop_daemons: detaches every mount a test made (dead daemons'
+# included) and ends every daemon still running (TERM, then KILL).
+rfs_stop_daemons() {
 	local m p i
-	trap - EXIT INT TERM HUP
-	cd / || true
 	for m in "${RFS_MOUNTS[@]}"; do
 		# mountpoint(1) fails with ENOTCONN on a dead daemon's mount:
 		# look in mountinfo instead, so dead mounts are detached too.
@@ -65,6 +65,12 @@ rfs_cleanup() {
 		done
 		rfs_pid_alive "$p" && kill -KILL "$p" 2>/dev/null
 	done
+}
+
+rfs_cleanup() {
+	trap - EXIT INT TERM HUP
+	cd / || true
+	rfs_stop_daemons
 	rm -rf "$T"
 }
 trap rfs_cleanup EXIT

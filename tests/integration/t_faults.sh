@@ -22,24 +22,13 @@ TD_MOUNTED=0
 HELPERS=()              # background helper processes (python clients)
 
 faults_cleanup() {
-	local p m i
+	local p
 	for p in "${HELPERS[@]}"; do
 		kill -KILL "$p" 2>/dev/null
 	done
 	touch "$T/release" 2>/dev/null
 	# The daemons hold files on the tmpfs: detach and end them first.
-	for m in "${RFS_MOUNTS[@]}"; do
-		mountpoint -q "$m" 2>/dev/null && { fusermount3 -u -z "$m" 2>/dev/null || umount -l "$m" 2>/dev/null; }
-	done
-	for p in "${RFS_PIDS[@]}"; do
-		rfs_pid_alive "$p" || continue
-		kill -TERM "$p" 2>/dev/null
-		for ((i = 0; i < 100; i++)); do
-			rfs_pid_alive "$p" || break
-			sleep 0.05
-		done
-		rfs_pid_alive "$p" && kill -KILL "$p" 2>/dev/null
-	done
+	rfs_stop_daemons
 	if [ "$TD_MOUNTED" = 1 ]; then
 		umount "$TD" 2>/dev/null || umount -l "$TD" 2>/dev/null
 	fi
