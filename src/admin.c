@@ -237,7 +237,8 @@ rfs_admin_sweep(struct rfs_fs *fs, int confirm_clock,
 	pthread_mutex_lock(&sweep_lock);
 	st->started = rfs_fs_now(fs);
 	c.now = st->started;
-	rfs_fs_lock(fs);
+	/* The sweep's own bookkeeping is catalog rows only: getattr goes on. */
+	rfs_fs_lock_catalog(fs);
 	if (rfs_cat_meta_get(s->cat, "clock_suspect", &v) == 0)
 		suspect = v;
 	/* A wall clock that ran ahead of the monotonic clock by more than
@@ -253,7 +254,7 @@ rfs_admin_sweep(struct rfs_fs *fs, int confirm_clock,
 	if (confirm_clock)
 		suspect = 0;
 	(void)rfs_cat_meta_set(s->cat, "clock_suspect", suspect);
-	rfs_fs_unlock(fs);
+	rfs_fs_unlock_catalog(fs);
 	last_wall = wall;
 	last_mono = mono;
 	st->clock_suspect = (int)suspect;
@@ -266,7 +267,7 @@ rfs_admin_sweep(struct rfs_fs *fs, int confirm_clock,
 		    &st->purged, st);
 		sweep_keys(fs, pol, c.now, st);
 	}
-	rfs_fs_lock(fs);
+	rfs_fs_lock_catalog(fs);
 	if (pol->audit_retention != RFS_FOREVER &&
 	    rfs_secs_to_ns(pol->audit_retention) < c.now)
 		(void)rfs_audit_prune(s, c.now -
@@ -287,7 +288,7 @@ rfs_admin_sweep(struct rfs_fs *fs, int confirm_clock,
 	/* No old page holding a destroyed key may survive in the WAL. */
 	if (st->expired + st->purged + st->keys_destroyed > 0)
 		(void)rfs_cat_checkpoint(s->cat);
-	rfs_fs_unlock(fs);
+	rfs_fs_unlock_catalog(fs);
 	pthread_mutex_unlock(&sweep_lock);
 	if (st->expired + st->purged + st->keys_destroyed > 0)
 		rfs_info("sweep: %" PRIu64 " expired, %" PRIu64 " purged, %"
@@ -394,10 +395,10 @@ cmd_trash_list(struct rfs_fs *fs, int argc, char **argv, FILE *out)
 	else
 		fprintf(out, "%-8s %-20s %-12s %10s %-20s %-6s %s\n", "ID",
 		    "DELETED", "CLASS", "SIZE", "PURGE AT", "BY", "PATH");
-	rfs_fs_lock(fs);
+	rfs_fs_lock_catalog(fs);
 	rc = rfs_cat_inode_each(rfs_fs_store(fs)->cat, RFS_TRASH, 0, 0,
 	    trash_row, &t);
-	rfs_fs_unlock(fs);
+	rfs_fs_unlock_catalog(fs);
 	if (t.json)
 		fprintf(out, "]\n");
 	rfs_policy_unref(pol);
@@ -468,9 +469,9 @@ cmd_trash_empty(struct rfs_fs *fs, uid_t uid, int argc, char **argv,
 	pthread_mutex_lock(&sweep_lock);
 	sweep_state(fs, &c, RFS_TRASH, "purge", (uint32_t)uid,
 	    pol->shred_passes, &count, &st);
-	rfs_fs_lock(fs);
+	rfs_fs_lock_catalog(fs);
 	(void)rfs_cat_checkpoint(rfs_fs_store(fs)->cat);
-	rfs_fs_unlock(fs);
+	rfs_fs_unlock_catalog(fs);
 	pthread_mutex_unlock(&sweep_lock);
 	fprintf(out, "destroyed %" PRIu64 " file(s) from the trash", count);
 	if (st.skipped_open)
@@ -562,12 +563,12 @@ gather(struct rfs_fs *fs, struct status *s)
 		return -ENOMEM;
 	for (int i = 0; i < s->pol->nclasses; i++)
 		(void)cstat_of(s, s->pol->classes[i].name);
-	rfs_fs_lock(fs);
+	rfs_fs_lock_catalog(fs);
 	rc = rfs_cat_inode_each(st->cat, RFS_LIVE, 0, 0, status_row, s);
 	if (rc == 0)
 		rc = rfs_cat_inode_each(st->cat, RFS_TRASH, 0, 0, status_row,
 		    s);
-	rfs_fs_unlock(fs);
+	rfs_fs_unlock_catalog(fs);
 	return rc;
 }
 
@@ -583,9 +584,9 @@ meta(struct rfs_fs *fs, const char *key)
 {
 	int64_t v = 0;
 
-	rfs_fs_lock(fs);
+	rfs_fs_lock_catalog(fs);
 	(void)rfs_cat_meta_get(rfs_fs_store(fs)->cat, key, &v);
-	rfs_fs_unlock(fs);
+	rfs_fs_unlock_catalog(fs);
 	return v;
 }
 
@@ -814,10 +815,10 @@ cmd_audit(struct rfs_fs *fs, int argc, char **argv, FILE *out)
 		    " 2026-01-31T00:00:00Z)\n", since);
 		return 2;
 	}
-	rfs_fs_lock(fs);
+	rfs_fs_lock_catalog(fs);
 	if (has_flag(argc, argv, "--verify")) {
 		rc = rfs_audit_verify(s, &bad, &count);
-		rfs_fs_unlock(fs);
+		rfs_fs_unlock_catalog(fs);
 		if (rc == 0) {
 			fprintf(out, "audit trail verified: %" PRId64
 			    " records, chain intact\n", count);
@@ -829,7 +830,7 @@ cmd_audit(struct rfs_fs *fs, int argc, char **argv, FILE *out)
 		return 1;
 	}
 	rc = rfs_cat_audit_each(s->cat, t, audit_row, &a);
-	rfs_fs_unlock(fs);
+	rfs_fs_unlock_catalog(fs);
 	return rc == 0 ? 0 : 1;
 }
 
@@ -942,9 +943,9 @@ cmd_event(struct rfs_fs *fs, uid_t uid, int argc, char **argv, FILE *out)
 		l.json = has_flag(argc, argv, "--json");
 		if (l.json)
 			fprintf(out, "[");
-		rfs_fs_lock(fs);
+		rfs_fs_lock_catalog(fs);
 		rc = rfs_cat_event_each(s->cat, event_row, &l);
-		rfs_fs_unlock(fs);
+		rfs_fs_unlock_catalog(fs);
 		if (l.json)
 			fprintf(out, "]\n");
 		rfs_policy_unref(pol);

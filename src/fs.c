@@ -2901,6 +2901,12 @@ destroy_rows(struct rfs_fs *fs, uint64_t ino, const char *op, uint32_t uid,
 		meta_unlock(fs);
 		return -EAGAIN;
 	}
+	/*
+	 * The rows' removal needs the connection only: getattr may read the
+	 * attributes meanwhile, and nothing else can change them while the
+	 * mutex is held (every writer takes it first).
+	 */
+	pthread_rwlock_unlock(&fs->attrs);
 	if ((rc = rfs_cat_begin(fs->st->cat)) == 0) {
 		while (rc == 0 && rfs_cat_dirent_of(fs->st->cat, ino, &parent,
 		    &blob, &len) == 0) {
@@ -2924,6 +2930,7 @@ destroy_rows(struct rfs_fs *fs, uint64_t ino, const char *op, uint32_t uid,
 			    NULL);
 		rc = finish_tx(fs, rc);
 	}
+	pthread_rwlock_wrlock(&fs->attrs);
 	if (rc == 0) {
 		in->a.state = RFS_SHRED;
 		in->a.has_key = 0;

@@ -158,8 +158,9 @@ void rfs_fs_set_due_hook(struct rfs_fs *fs, void (*fn)(void));
 /* The meta lock, for scans of the catalog that must see a stable state. */
 void rfs_fs_lock(struct rfs_fs *fs);
 void rfs_fs_unlock(struct rfs_fs *fs);
-/* The catalog only, for reading it (and events) with no inode touched:
- * getattr goes on meanwhile.  Release with rfs_fs_unlock_catalog. */
+/* The catalog only, for rows no in-memory inode mirrors (scans, events,
+ * meta, audit, checkpoints): getattr goes on meanwhile.  Release with
+ * rfs_fs_unlock_catalog. */
 void rfs_fs_lock_catalog(struct rfs_fs *fs);
 void rfs_fs_unlock_catalog(struct rfs_fs *fs);
 int64_t rfs_fs_event_for_locked(struct rfs_fs *fs, uint64_t ino);
