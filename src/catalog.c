@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -263,6 +264,26 @@ rfs_cat_close(struct rfs_catalog *c)
 	free(c);
 }
 
+/*
+ * The statement journal.  Every operation is a savepoint inside the open
+ * batch, and SQLite keeps the first copy of each page a savepoint changes
+ * in a statement journal: in memory up to a limit, past it in a temporary
+ * file that stays a file until the batch commits.  At SQLite's 64 KiB one
+ * large operation moved the rest of its batch to the file: two writes per
+ * page changed, 27 system calls and 28 KiB written per small-file create.
+ * 1 MiB holds any single operation of the request paths.  SQLite takes
+ * this setting only before its first use, hence once, here.
+ */
+#define STMT_JOURNAL_BYTES (1 << 20)
+
+static pthread_once_t config_once = PTHREAD_ONCE_INIT;
+
+static void
+configure_sqlite(void)
+{
+	(void)sqlite3_config(SQLITE_CONFIG_STMTJRNL_SPILL, STMT_JOURNAL_BYTES);
+}
+
 int
 rfs_cat_open(const char *path, int create, int readonly,
     struct rfs_catalog **out, char *err, size_t errlen)
@@ -272,6 +293,7 @@ rfs_cat_open(const char *path, int create, int readonly,
 	int64_t fmt = 0;
 
 	*out = NULL;
+	(void)pthread_once(&config_once, configure_sqlite);
 	c = calloc(1, sizeof(*c));
 	if (c == NULL)
 		return -ENOMEM;
