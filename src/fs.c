@@ -926,11 +926,19 @@ classify(struct rfs_fs *fs, uint64_t parent, const char *name)
  * the catalog keeps the window's end - the latest creation time it can
  * hold - and needs one write per window, not per file.  Caller holds meta.
  */
+/* The latest creation time window START (s) can hold, in ns. */
+static int64_t
+keywin_end(struct rfs_fs *fs, int64_t start)
+{
+	int64_t len = fs->pol->key_period > 0 ? fs->pol->key_period : 86400;
+
+	return rfs_time_add(start * RFS_NSEC, len) - 1;
+}
+
 static int
 keywin_note(struct rfs_fs *fs, const struct rfs_attr *a)
 {
-	int64_t len = fs->pol->key_period > 0 ? fs->pol->key_period : 86400;
-	int64_t end = rfs_time_add(a->period * RFS_NSEC, len) - 1;
+	int64_t end = keywin_end(fs, a->period);
 	int rc;
 
 	if (end < a->created)          /* import into an older, longer window */
@@ -982,6 +990,84 @@ finish_tx(struct rfs_fs *fs, int rc)
 	else if (fs->kw_new)
 		(void)kw_flush(fs);   /* a failed flush is retried by the committer */
 	return rc;
+}
+
+/*
+ * A crash between making a window key and committing its record (above)
+ * leaves a key no record points to.  No committed file uses it (its record
+ * commits with the first file it wraps), but the sweeper destroys only
+ * recorded windows, so it is recorded now, to go when its window would.
+ * A key that does not authenticate for its name is not ours to record:
+ * -EBADMSG, for fsck to report.  Caller holds no lock.
+ */
+int
+rfs_fs_adopt_key(struct rfs_fs *fs, const char *cls, int64_t start)
+{
+	struct rfs_key *k = rfs_key_new();
+	int rc;
+
+	if (k == NULL)
+		return -ENOMEM;
+	meta_lock(fs);
+	if ((rc = rfs_cat_keywin_known(fs->st->cat, cls, start)) == 1)
+		rc = 0;                          /* recorded meanwhile */
+	else if (rc == 0 && (rc = rfs_keystore_get(fs->st, cls, start, 0,
+	    k)) == 0 && (rc = rfs_cat_begin(fs->st->cat)) == 0) {
+		rc = rfs_cat_keywin_touch(fs->st->cat, cls, start,
+		    keywin_end(fs, start));
+		if ((rc = finish_tx(fs, rc)) == 0)
+			rc = rfs_cat_flush(fs->st->cat);
+	}
+	meta_unlock(fs);
+	rfs_key_free(k);
+	return rc;
+}
+
+struct unrecorded {
+	struct rfs_fs *fs;
+	struct { char cls[RFS_CLASS_MAX + 1]; int64_t start; } *w;
+	size_t n;
+};
+
+static int
+note_unrecorded(void *ctx, const char *cls, int64_t start)
+{
+	struct unrecorded *u = ctx;
+	void *n;
+
+	if (rfs_cat_keywin_known(u->fs->st->cat, cls, start) != 0)
+		return 0;
+	if ((n = realloc(u->w, (u->n + 1) * sizeof(*u->w))) == NULL)
+		return -ENOMEM;
+	u->w = n;
+	snprintf(u->w[u->n].cls, sizeof(u->w[u->n].cls), "%s", cls);
+	u->w[u->n++].start = start;
+	return 0;
+}
+
+int
+rfs_fs_adopt_keys(struct rfs_fs *fs)
+{
+	struct unrecorded u = { .fs = fs };
+	int rc, adopted = 0;
+
+	meta_lock(fs);
+	rc = rfs_keystore_each(fs->st, note_unrecorded, &u);
+	meta_unlock(fs);
+	for (size_t i = 0; rc == 0 && i < u.n; i++) {
+		int r = rfs_fs_adopt_key(fs, u.w[i].cls, u.w[i].start);
+
+		if (r == 0) {
+			rfs_warn("window key %s@%" PRId64 " had no catalog"
+			    " record (a crash while it was made): recorded",
+			    u.w[i].cls, u.w[i].start);
+			adopted++;
+		} else if (r != -EBADMSG) {
+			rc = r;
+		}
+	}
+	free(u.w);
+	return rc < 0 ? rc : adopted;
 }
 
 static int

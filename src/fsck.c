@@ -237,6 +237,9 @@ check_file(struct rfs_fs *fs, struct rfs_attr *a, int repair, FILE *out,
 struct windows {
 	struct { char cls[RFS_CLASS_MAX + 1]; int64_t start; } *w;
 	size_t n;
+	struct rfs_fs *fs;
+	int repair;
+	struct rfs_key *k;
 	FILE *out;
 	struct rfs_fsck_report *r;
 };
@@ -264,21 +267,38 @@ key_seen(void *ctx, const char *cls, int64_t start)
 	for (size_t i = 0; i < ws->n; i++)
 		if (ws->w[i].start == start && strcmp(ws->w[i].cls, cls) == 0)
 			return 0;
-	/* No catalog window: the sweeper would never destroy this key. */
-	finding(ws->r, ws->out, "keys", "window key %s@%" PRId64 " has no"
-	    " catalog record and would never be destroyed", cls, start);
+	/*
+	 * No catalog window: the sweeper would never destroy this key.  A
+	 * key that authenticates is what a crash leaves between making a
+	 * key and recording it (the daemon records these when it mounts).
+	 */
+	if (rfs_keystore_get(rfs_fs_store(ws->fs), cls, start, 0, ws->k)
+	    != 0) {
+		finding(ws->r, ws->out, "keys", "window key %s@%" PRId64
+		    " has no catalog record and does not authenticate", cls,
+		    start);
+		return 0;
+	}
+	finding(ws->r, ws->out, "orphan", "window key %s@%" PRId64 " has no"
+	    " catalog record (a crash while it was made)", cls, start);
+	if (ws->repair && rfs_fs_adopt_key(ws->fs, cls, start) == 0)
+		ws->r->repaired++;
 	return 0;
 }
 
 /* Window keys in the key store that the catalog does not know. */
 static void
-check_keys(struct rfs_fs *fs, FILE *out, struct rfs_fsck_report *r)
+check_keys(struct rfs_fs *fs, int repair, FILE *out,
+    struct rfs_fsck_report *r)
 {
 	struct rfs_store *s = rfs_fs_store(fs);
-	struct windows ws = { .out = out, .r = r };
+	struct windows ws = { .fs = fs, .repair = repair, .out = out, .r = r };
 
+	if ((ws.k = rfs_key_new()) == NULL)
+		return;
 	if (rfs_cat_keywin_each(s->cat, window_add, &ws) == 0)
 		(void)rfs_keystore_each(s, key_seen, &ws);
+	rfs_key_free(ws.k);
 	free(ws.w);
 }
 
@@ -302,7 +322,7 @@ rfs_fsck(struct rfs_fs *fs, int repair, FILE *out, rfs_progress_fn progress,
 			goto out;
 	qsort(f.a, f.n, sizeof(*f.a), by_ino);
 	check_orphans(fs, &f, repair, out, r);
-	check_keys(fs, out, r);
+	check_keys(fs, repair, out, r);
 	for (size_t i = 0; i < f.n; i++) {
 		struct rfs_attr *a = &f.a[i];
 
