@@ -920,12 +920,6 @@ classify(struct rfs_fs *fs, uint64_t parent, const char *name)
 	return rfs_policy_classify(fs->pol, path);
 }
 
-/*
- * Records that window (A's class, A's period) wraps file keys.  The window
- * key may go once every file it could wrap is past its backup deadline, so
- * the catalog keeps the window's end - the latest creation time it can
- * hold - and needs one write per window, not per file.  Caller holds meta.
- */
 /* The latest creation time window START (s) can hold, in ns. */
 static int64_t
 keywin_end(struct rfs_fs *fs, int64_t start)
@@ -935,6 +929,12 @@ keywin_end(struct rfs_fs *fs, int64_t start)
 	return rfs_time_add(start * RFS_NSEC, len) - 1;
 }
 
+/*
+ * Records that window (A's class, A's period) wraps file keys.  The window
+ * key may go once every file it could wrap is past its backup deadline, so
+ * the catalog keeps the window's end - the latest creation time it can
+ * hold - and needs one write per window, not per file.  Caller holds meta.
+ */
 static int
 keywin_note(struct rfs_fs *fs, const struct rfs_attr *a)
 {

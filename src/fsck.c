@@ -234,9 +234,7 @@ check_file(struct rfs_fs *fs, struct rfs_attr *a, int repair, FILE *out,
 	rfs_obj_close(o);
 }
 
-struct windows {
-	struct { char cls[RFS_CLASS_MAX + 1]; int64_t start; } *w;
-	size_t n;
+struct keyscan {
 	struct rfs_fs *fs;
 	int repair;
 	struct rfs_key *k;
@@ -245,44 +243,28 @@ struct windows {
 };
 
 static int
-window_add(void *ctx, const char *cls, int64_t start, int64_t last)
-{
-	struct windows *ws = ctx;
-	void *n = realloc(ws->w, (ws->n + 1) * sizeof(*ws->w));
-
-	if (n == NULL)
-		return -ENOMEM;
-	ws->w = n;
-	snprintf(ws->w[ws->n].cls, sizeof(ws->w[ws->n].cls), "%s", cls);
-	ws->w[ws->n].start = start;
-	ws->n++;
-	return 0;
-}
-
-static int
 key_seen(void *ctx, const char *cls, int64_t start)
 {
-	struct windows *ws = ctx;
+	struct keyscan *ks = ctx;
+	struct rfs_store *s = rfs_fs_store(ks->fs);
 
-	for (size_t i = 0; i < ws->n; i++)
-		if (ws->w[i].start == start && strcmp(ws->w[i].cls, cls) == 0)
-			return 0;
+	if (rfs_cat_keywin_known(s->cat, cls, start) != 0)
+		return 0;
 	/*
 	 * No catalog window: the sweeper would never destroy this key.  A
 	 * key that authenticates is what a crash leaves between making a
 	 * key and recording it (the daemon records these when it mounts).
 	 */
-	if (rfs_keystore_get(rfs_fs_store(ws->fs), cls, start, 0, ws->k)
-	    != 0) {
-		finding(ws->r, ws->out, "keys", "window key %s@%" PRId64
+	if (rfs_keystore_get(s, cls, start, 0, ks->k) != 0) {
+		finding(ks->r, ks->out, "keys", "window key %s@%" PRId64
 		    " has no catalog record and does not authenticate", cls,
 		    start);
 		return 0;
 	}
-	finding(ws->r, ws->out, "orphan", "window key %s@%" PRId64 " has no"
+	finding(ks->r, ks->out, "orphan", "window key %s@%" PRId64 " has no"
 	    " catalog record (a crash while it was made)", cls, start);
-	if (ws->repair && rfs_fs_adopt_key(ws->fs, cls, start) == 0)
-		ws->r->repaired++;
+	if (ks->repair && rfs_fs_adopt_key(ks->fs, cls, start) == 0)
+		ks->r->repaired++;
 	return 0;
 }
 
@@ -291,15 +273,12 @@ static void
 check_keys(struct rfs_fs *fs, int repair, FILE *out,
     struct rfs_fsck_report *r)
 {
-	struct rfs_store *s = rfs_fs_store(fs);
-	struct windows ws = { .fs = fs, .repair = repair, .out = out, .r = r };
+	struct keyscan ks = { .fs = fs, .repair = repair, .out = out, .r = r };
 
-	if ((ws.k = rfs_key_new()) == NULL)
+	if ((ks.k = rfs_key_new()) == NULL)
 		return;
-	if (rfs_cat_keywin_each(s->cat, window_add, &ws) == 0)
-		(void)rfs_keystore_each(s, key_seen, &ws);
-	rfs_key_free(ws.k);
-	free(ws.w);
+	(void)rfs_keystore_each(rfs_fs_store(fs), key_seen, &ks);
+	rfs_key_free(ks.k);
 }
 
 int
