@@ -121,10 +121,21 @@ void
 rfs_block_seal(const struct rfs_key *fk, uint64_t ino, uint64_t idx,
     const unsigned char *plain, size_t len, unsigned char *record)
 {
+	unsigned char nonce[RFS_NONCE_BYTES];
+
+	randombytes_buf(nonce, sizeof(nonce));
+	rfs_block_seal_nonce(fk, ino, idx, nonce, plain, len, record);
+}
+
+void
+rfs_block_seal_nonce(const struct rfs_key *fk, uint64_t ino, uint64_t idx,
+    const unsigned char nonce[RFS_NONCE_BYTES], const unsigned char *plain,
+    size_t len, unsigned char *record)
+{
 	unsigned char ad[20];
 
 	block_ad(ino, idx, ad);
-	randombytes_buf(record, RFS_NONCE_BYTES);
+	memcpy(record, nonce, RFS_NONCE_BYTES);
 	crypto_aead_xchacha20poly1305_ietf_encrypt(record + RFS_NONCE_BYTES,
 	    NULL, plain, len, ad, sizeof(ad), NULL, record, fk->k);
 }

@@ -328,9 +328,9 @@ rfs_obj_write(struct rfs_obj *o, const void *buf, size_t len, uint64_t off)
 	const unsigned char *in = buf;
 	uint64_t new_size, first, last, tail;
 	unsigned char plain[RFS_BLOCK];
-	unsigned char *recs;
+	unsigned char *recs, *nonces;
 	struct undo *u;
-	size_t pos = 0;
+	size_t pos = 0, n;
 	int rc = 0;
 
 	if (len == 0)
@@ -349,33 +349,42 @@ rfs_obj_write(struct rfs_obj *o, const void *buf, size_t len, uint64_t off)
 		if (rc != 0)
 			return rc;
 	}
-	recs = malloc((size_t)(last - first + 1) * RFS_RECORD);
+	n = (size_t)(last - first + 1);
+	recs = malloc(n * (RFS_RECORD + RFS_NONCE_BYTES));
 	u = malloc(sizeof(*u));
 	if (recs == NULL || u == NULL) {
 		free(recs);
 		free(u);
 		return -ENOMEM;
 	}
+	nonces = recs + n * RFS_RECORD;
+	randombytes_buf(nonces, n * RFS_NONCE_BYTES);
 	for (uint64_t idx = first; idx <= last; idx++) {
 		size_t old_len = block_len(o->size, idx);
 		size_t new_len = block_len(new_size, idx);
 		size_t a = idx == first ? (size_t)(off % RFS_BLOCK) : 0;
 		size_t b = idx == last ? (size_t)((off + len - 1) % RFS_BLOCK) + 1
 		    : RFS_BLOCK;
+		const unsigned char *src = in + pos;
 
-		/* Read the old block only if the write leaves some of it. */
+		/*
+		 * A write that leaves no old byte of the block (it starts the
+		 * block and reaches the old end) makes the block exactly its
+		 * own bytes (new_len == b): sealed from the caller's buffer.
+		 * Otherwise the old block is read and the new bytes merged.
+		 */
 		if (a > 0 || b < old_len) {
 			if ((rc = read_block(o, idx, old_len, plain)) != 0)
 				goto out;
-		} else {
-			memset(plain, 0, RFS_BLOCK);
+			memcpy(plain + a, in + pos, b - a);
+			src = plain;
 		}
-		memcpy(plain + a, in + pos, b - a);
 		pos += b - a;
-		rfs_block_seal(o->key, o->ino, idx, plain, new_len,
-		    recs + (idx - first) * RFS_RECORD);
+		rfs_block_seal_nonce(o->key, o->ino, idx, nonces + (idx -
+		    first) * RFS_NONCE_BYTES, src, new_len, recs + (idx - first) *
+		    RFS_RECORD);
 		if (idx == last) {
-			memcpy(o->cache, plain, new_len);
+			memcpy(o->cache, src, new_len);
 			o->cache_idx = idx;
 			o->cache_len = new_len;
 			o->cache_valid = 1;

@@ -83,6 +83,11 @@ int rfs_key_from_passphrase(struct rfs_key *out, const char *pass, size_t len,
  */
 void rfs_block_seal(const struct rfs_key *fk, uint64_t ino, uint64_t idx,
     const unsigned char *plain, size_t len, unsigned char *record);
+/* The same under NONCE, which the caller drew at random (a write of many
+ * blocks draws all its nonces at once: one system call, not one a block). */
+void rfs_block_seal_nonce(const struct rfs_key *fk, uint64_t ino,
+    uint64_t idx, const unsigned char nonce[RFS_NONCE_BYTES],
+    const unsigned char *plain, size_t len, unsigned char *record);
 int rfs_block_open(const struct rfs_key *fk, uint64_t ino, uint64_t idx,
     const unsigned char *record, size_t reclen, unsigned char *plain);
 
