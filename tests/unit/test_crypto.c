@@ -132,6 +132,26 @@ TEST(block_nonce_random)
 	CHECK(memcmp(r1 + 24, r2 + 24, sizeof(r1) - 24) != 0);
 }
 
+/* A caller-drawn nonce is the record's: the same nonce seals the same
+ * bytes, and the record opens. */
+TEST(block_nonce_given)
+{
+	struct rfs_key *k = fixed_key(0x24);
+	unsigned char plain[64], back[64], nonce[RFS_NONCE_BYTES];
+	unsigned char r1[64 + 40], r2[64 + 40];
+
+	CHECK(k != NULL);
+	memset(plain, 'p', sizeof(plain));
+	memset(nonce, 0x5a, sizeof(nonce));
+	rfs_block_seal_nonce(k, 3, 2, nonce, plain, sizeof(plain), r1);
+	rfs_block_seal_nonce(k, 3, 2, nonce, plain, sizeof(plain), r2);
+	CHECK(memcmp(r1, nonce, sizeof(nonce)) == 0);
+	CHECK(memcmp(r1, r2, sizeof(r1)) == 0);
+	CHECK(rfs_block_open(k, 3, 2, r1, sizeof(r1), back) == 0);
+	CHECK(memcmp(back, plain, sizeof(plain)) == 0);
+	rfs_key_free(k);
+}
+
 /* The record format: nonce || XChaCha20-Poly1305(plain, AD) with
  * AD = "rfs1" || LE64(ino) || LE64(idx). */
 TEST(block_format)
@@ -482,6 +502,7 @@ main(void)
 	    CASE(key_derive),
 	    CASE(block_round_trip),
 	    CASE(block_nonce_random),
+	    CASE(block_nonce_given),
 	    CASE(block_format),
 	    CASE(block_tamper_every_byte),
 	    CASE(block_tamper_full_record),
