@@ -134,44 +134,47 @@ all_zero(const unsigned char *p, size_t n)
 
 /*
  * Opens record IDX of LEN logical bytes from REC, of which the object held
- * AVAIL bytes (0 past its end), into PLAIN, zero-filled to RFS_BLOCK.
- * Holes (nothing there, or all zeros) read as zeros; anything else must be
- * a whole record that authenticates.
+ * AVAIL bytes (0 past its end), into the LEN bytes at DST.  Holes (nothing
+ * there, or all zeros) read as zeros; anything else must be a whole record
+ * that authenticates.
  */
 static int
 open_record(struct rfs_obj *o, uint64_t idx, size_t len,
-    const unsigned char *rec, size_t avail, unsigned char *plain)
+    const unsigned char *rec, size_t avail, unsigned char *dst)
 {
 	size_t reclen = len + RFS_BLOCK_OVERHEAD;
 
-	memset(plain, 0, RFS_BLOCK);
 	if (len == 0)
 		return 0;
 	if (o->cache_valid && o->cache_idx == idx && o->cache_len == len) {
-		memcpy(plain, o->cache, len);
+		memcpy(dst, o->cache, len);
 		return 0;
 	}
 	if (avail > reclen)
 		avail = reclen;
-	if (avail == 0 || all_zero(rec, avail))
+	if (avail == 0 || all_zero(rec, avail)) {
+		memset(dst, 0, len);
 		return 0;
+	}
 	if (avail != reclen ||
-	    rfs_block_open(o->key, o->ino, idx, rec, reclen, plain) != 0) {
+	    rfs_block_open(o->key, o->ino, idx, rec, reclen, dst) != 0) {
 		rfs_err("object %" PRIu64 ": block %" PRIu64 " fails"
 		    " authentication (tampered or torn)", o->ino, idx);
-		memset(plain, 0, RFS_BLOCK);
+		memset(dst, 0, len);
 		return -EIO;
 	}
 	return 0;
 }
 
-/* Reads block IDX (LEN logical bytes) into PLAIN (see open_record). */
+/* Reads block IDX (LEN logical bytes) into PLAIN, zero-filled to
+ * RFS_BLOCK (see open_record). */
 static int
 read_block(struct rfs_obj *o, uint64_t idx, size_t len, unsigned char *plain)
 {
 	unsigned char rec[RFS_RECORD];
 	ssize_t n = 0;
 
+	memset(plain, 0, RFS_BLOCK);
 	if (len > 0 && !(o->cache_valid && o->cache_idx == idx &&
 	    o->cache_len == len) && (n = pread(o->fd, rec,
 	    len + RFS_BLOCK_OVERHEAD, (off_t)(idx * RFS_RECORD))) < 0)
@@ -217,13 +220,18 @@ rfs_obj_read(struct rfs_obj *o, void *buf, size_t len, uint64_t off)
 		if (n > len - done)
 			n = len - done;
 		/* No short read on error: FUSE takes a short read for EOF,
-		 * which would turn a tampered block into silent truncation. */
-		rc = open_record(o, idx, blen, recs + at,
-		    (size_t)got > at ? (size_t)got - at : 0, plain);
-		if (rc == 0) {
+		 * which would turn a tampered block into silent truncation.
+		 * A block read whole is opened straight into the caller's
+		 * buffer. */
+		if (in == 0 && n == blen) {
+			rc = open_record(o, idx, blen, recs + at, (size_t)got >
+			    at ? (size_t)got - at : 0, out + done);
+		} else if ((rc = open_record(o, idx, blen, recs + at,
+		    (size_t)got > at ? (size_t)got - at : 0, plain)) == 0) {
 			memcpy(out + done, plain + in, n);
-			done += n;
 		}
+		if (rc == 0)
+			done += n;
 	}
 	sodium_memzero(plain, sizeof(plain));
 	free(recs);
