@@ -1046,11 +1046,16 @@ note_unrecorded(void *ctx, const char *cls, int64_t start)
 }
 
 int
-rfs_fs_adopt_keys(struct rfs_fs *fs)
+rfs_fs_recover_keys(struct rfs_fs *fs)
 {
 	struct unrecorded u = { .fs = fs };
 	int rc, adopted = 0;
 
+	if ((rc = rfs_keystore_tidy(fs->st)) > 0)
+		rfs_warn("destroyed %d half-made window key file(s) left by a"
+		    " crash", rc);
+	else if (rc < 0)
+		return rc;
 	meta_lock(fs);
 	rc = rfs_keystore_each(fs->st, note_unrecorded, &u);
 	meta_unlock(fs);

@@ -212,26 +212,13 @@ out:
 	return rc;
 }
 
-int
-rfs_keystore_destroy(struct rfs_store *s, const char *cls, int64_t period)
+/* Overwrites, fsyncs and unlinks key file FILE in directory DFD. */
+static int
+shred_file(int dfd, const char *file)
 {
 	unsigned char junk[MAGIC_LEN + RFS_WRAPPED_BYTES];
-	struct cache *c = s->keycache;
-	char name[RFS_CLASS_MAX + 24], file[RFS_CLASS_MAX + 32];
-	struct slot *sl;
-	int fd, dfd, rc = 0;
+	int fd, rc = 0;
 
-	snprintf(name, sizeof(name), "%s@%" PRId64, cls, period);
-	snprintf(file, sizeof(file), "%s.key", name);
-	pthread_mutex_lock(&c->lock);
-	if ((sl = cache_find(c, name)) != NULL) {
-		rfs_key_free(sl->key);
-		sl->key = NULL;
-	}
-	if ((dfd = keys_dir(s)) < 0) {
-		pthread_mutex_unlock(&c->lock);
-		return -EIO;
-	}
 	fd = openat(dfd, file, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd >= 0) {
 		randombytes_buf(junk, sizeof(junk));
@@ -244,9 +231,65 @@ rfs_keystore_destroy(struct rfs_store *s, const char *cls, int64_t period)
 		rc = -errno;
 	if (rc == 0)
 		(void)fsync(dfd);
+	return rc;
+}
+
+int
+rfs_keystore_destroy(struct rfs_store *s, const char *cls, int64_t period)
+{
+	struct cache *c = s->keycache;
+	char name[RFS_CLASS_MAX + 24], file[RFS_CLASS_MAX + 32];
+	struct slot *sl;
+	int dfd, rc;
+
+	snprintf(name, sizeof(name), "%s@%" PRId64, cls, period);
+	snprintf(file, sizeof(file), "%s.key", name);
+	pthread_mutex_lock(&c->lock);
+	if ((sl = cache_find(c, name)) != NULL) {
+		rfs_key_free(sl->key);
+		sl->key = NULL;
+	}
+	if ((dfd = keys_dir(s)) < 0) {
+		pthread_mutex_unlock(&c->lock);
+		return -EIO;
+	}
+	rc = shred_file(dfd, file);
 	close(dfd);
 	pthread_mutex_unlock(&c->lock);
 	return rc;
+}
+
+/*
+ * A key is written to CLASS@START.tmp, then renamed: a crash in between
+ * leaves the .tmp, a key no file was ever given.  With the store locked
+ * by this process no make() is under way, so every .tmp is such a
+ * leftover.  Returns how many were destroyed, or a negative errno.
+ */
+int
+rfs_keystore_tidy(struct rfs_store *s)
+{
+	struct dirent *de;
+	DIR *d;
+	int fd, rc = 0, n = 0;
+
+	if ((fd = keys_dir(s)) < 0)
+		return -EIO;
+	if ((d = fdopendir(fd)) == NULL) {
+		close(fd);
+		return -errno;
+	}
+	while ((de = readdir(d)) != NULL) {
+		const char *dot = strrchr(de->d_name, '.');
+
+		if (dot == NULL || strcmp(dot, ".tmp") != 0 ||
+		    strchr(de->d_name, '@') == NULL)
+			continue;
+		if ((rc = shred_file(dirfd(d), de->d_name)) != 0)
+			break;
+		n++;
+	}
+	closedir(d);
+	return rc != 0 ? rc : n;
 }
 
 int

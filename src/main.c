@@ -290,9 +290,9 @@ main(int argc, char **argv)
 	}
 	pol = NULL;                      /* owned by fs now */
 	rfs_fs_set_recover(rf.fs, o.recover);
-	if (!rf.readonly && rfs_fs_adopt_keys(rf.fs) < 0)
-		rfs_warn("cannot check the key store for unrecorded window"
-		    " keys; retentionctl fsck reports them");
+	if (!rf.readonly && rfs_fs_recover_keys(rf.fs) < 0)
+		rfs_warn("cannot check the key store for what a crash left;"
+		    " retentionctl fsck reports it");
 	fuse_opt_add_arg(&args, "-odefault_permissions");
 	snprintf(cred, sizeof(cred), "-ofsname=%s,subtype=retentionfs",
 	    st->backing);

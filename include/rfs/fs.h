@@ -153,12 +153,15 @@ int rfs_fs_hold_locked(struct rfs_fs *fs, uint64_t ino, int hold,
 /* ---- for the admin layer (admin.c, sweeper.c) ---- */
 void rfs_fs_set_recover(struct rfs_fs *fs, int on);
 /*
- * Records window keys that a crash left without a catalog record, so the
- * sweeper destroys them in time (rfs_fs_adopt_key: one key; -EBADMSG if it
- * does not authenticate for its name).  Returns how many were recorded.
+ * What a crash while making a window key leaves: a half-written key file
+ * (destroyed) or a key without its catalog record (recorded, so the
+ * sweeper destroys it in time).  rfs_fs_adopt_key records one key, or
+ * fails -EBADMSG if it does not authenticate for its name.
+ * rfs_fs_recover_keys does both for the whole key store (read-write
+ * mounts); returns how many keys it recorded.
  */
 int rfs_fs_adopt_key(struct rfs_fs *fs, const char *cls, int64_t start);
-int rfs_fs_adopt_keys(struct rfs_fs *fs);
+int rfs_fs_recover_keys(struct rfs_fs *fs);
 /* FN runs (outside every lock) when a file past its deadline is closed for
  * the last time: the daemon wakes its sweeper so the file goes at once. */
 void rfs_fs_set_due_hook(struct rfs_fs *fs, void (*fn)(void));

@@ -28,6 +28,9 @@ int rfs_keystore_get(struct rfs_store *s, const char *cls, int64_t period,
     int create, struct rfs_key *out);
 /* Overwrites, fsyncs and unlinks the key file; forgets any cached copy. */
 int rfs_keystore_destroy(struct rfs_store *s, const char *cls, int64_t period);
+/* Destroys what a crash while making a key left (CLASS@START.tmp files);
+ * returns how many.  Only with the store locked for writing. */
+int rfs_keystore_tidy(struct rfs_store *s);
 /* Calls FN for every key present. */
 typedef int (*rfs_keystore_fn)(void *ctx, const char *cls, int64_t period);
 int rfs_keystore_each(struct rfs_store *s, rfs_keystore_fn fn, void *ctx);

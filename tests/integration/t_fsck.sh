@@ -63,9 +63,15 @@ check_eq "an unrecorded window key is a finding" 1 $?
 check "reported as a crash's orphan, not damage" grep -q \
     "fsck: orphan: window key $win has no catalog record" "$T/fsck2.out"
 check_not "not as an unknown key" grep -q "fsck: keys:" "$T/fsck2.out"
+# A kill between writing a new key's temporary file and renaming it.
+head -c 77 /dev/urandom >"$B2/keys/default@77.tmp"
 rfs_mount "$B2" "$M2" || abort "remount b2 failed"
 check "the mount says it recorded the window" grep -q \
     "window key $win had no catalog record" "${RFS_LOG_OF[$M2]}"
+check_sh "the mount destroyed the half-made key file" \
+    "! test -e '$B2/keys/default@77.tmp'"
+check "... and says so" grep -q "destroyed 1 half-made window key" \
+    "${RFS_LOG_OF[$M2]}"
 check_sh "the file still reads" "[ \"\$(cat '$M2/f')\" = data ]"
 rfs_umount "$M2"
 check_eq "the mount recorded it" 1 "$(kwrows)"
