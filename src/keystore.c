@@ -260,6 +260,48 @@ rfs_keystore_destroy(struct rfs_store *s, const char *cls, int64_t period)
 }
 
 /*
+ * Calls FN(CTX, DFD, NAME) for every file NAME of the key store that looks
+ * like CLASS@START followed by SUFFIX, until FN returns non-zero.
+ */
+static int
+scan(struct rfs_store *s, const char *suffix,
+    int (*fn)(void *ctx, int dfd, const char *name), void *ctx)
+{
+	struct dirent *de;
+	DIR *d;
+	int fd, rc = 0;
+
+	if ((fd = keys_dir(s)) < 0)
+		return -EIO;
+	if ((d = fdopendir(fd)) == NULL) {
+		rc = -errno;
+		close(fd);
+		return rc;
+	}
+	while ((de = readdir(d)) != NULL) {
+		const char *dot = strrchr(de->d_name, '.');
+
+		if (dot == NULL || strcmp(dot, suffix) != 0 ||
+		    strchr(de->d_name, '@') == NULL)
+			continue;
+		if ((rc = fn(ctx, dirfd(d), de->d_name)) != 0)
+			break;
+	}
+	closedir(d);
+	return rc;
+}
+
+static int
+shred_tmp(void *ctx, int dfd, const char *name)
+{
+	int rc = shred_file(dfd, name);
+
+	if (rc == 0)
+		(*(int *)ctx)++;
+	return rc;
+}
+
+/*
  * A key is written to CLASS@START.tmp, then renamed: a crash in between
  * leaves the .tmp, a key no file was ever given.  With the store locked
  * by this process no make() is under way, so every .tmp is such a
@@ -268,59 +310,34 @@ rfs_keystore_destroy(struct rfs_store *s, const char *cls, int64_t period)
 int
 rfs_keystore_tidy(struct rfs_store *s)
 {
-	struct dirent *de;
-	DIR *d;
-	int fd, rc = 0, n = 0;
+	int n = 0, rc = scan(s, ".tmp", shred_tmp, &n);
 
-	if ((fd = keys_dir(s)) < 0)
-		return -EIO;
-	if ((d = fdopendir(fd)) == NULL) {
-		close(fd);
-		return -errno;
-	}
-	while ((de = readdir(d)) != NULL) {
-		const char *dot = strrchr(de->d_name, '.');
-
-		if (dot == NULL || strcmp(dot, ".tmp") != 0 ||
-		    strchr(de->d_name, '@') == NULL)
-			continue;
-		if ((rc = shred_file(dirfd(d), de->d_name)) != 0)
-			break;
-		n++;
-	}
-	closedir(d);
 	return rc != 0 ? rc : n;
+}
+
+struct each {
+	rfs_keystore_fn fn;
+	void *ctx;
+};
+
+static int
+each_key(void *ctx, int dfd, const char *name)
+{
+	struct each *e = ctx;
+	const char *at = strrchr(name, '@');
+	char cls[RFS_CLASS_MAX + 1];
+
+	if ((size_t)(at - name) > RFS_CLASS_MAX)
+		return 0;
+	memcpy(cls, name, (size_t)(at - name));
+	cls[at - name] = '\0';
+	return e->fn(e->ctx, cls, strtoll(at + 1, NULL, 10));
 }
 
 int
 rfs_keystore_each(struct rfs_store *s, rfs_keystore_fn fn, void *ctx)
 {
-	struct dirent *de;
-	DIR *d;
-	int fd, rc = 0;
+	struct each e = { fn, ctx };
 
-	fd = keys_dir(s);
-	if (fd < 0 || (d = fdopendir(fd)) == NULL) {
-		if (fd >= 0)
-			close(fd);
-		return -errno;
-	}
-	while ((de = readdir(d)) != NULL) {
-		char cls[RFS_CLASS_MAX + 1];
-		char *at, *dot;
-		int64_t period;
-
-		at = strrchr(de->d_name, '@');
-		dot = strrchr(de->d_name, '.');
-		if (at == NULL || dot == NULL || strcmp(dot, ".key") != 0 ||
-		    (size_t)(at - de->d_name) > RFS_CLASS_MAX)
-			continue;
-		memcpy(cls, de->d_name, (size_t)(at - de->d_name));
-		cls[at - de->d_name] = '\0';
-		period = strtoll(at + 1, NULL, 10);
-		if ((rc = fn(ctx, cls, period)) != 0)
-			break;
-	}
-	closedir(d);
-	return rc;
+	return scan(s, ".key", each_key, &e);
 }
