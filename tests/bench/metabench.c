@@ -6,8 +6,9 @@
  *   metabench create  ROOT NDIRS FIRST COUNT SIZE  create (O_EXCL), write SIZE
  *                                                  bytes, close
  *   metabench stat    ROOT NDIRS FIRST COUNT       stat(2) each, in order
- *   metabench lookup  ROOT NDIRS NFILES COUNT SEED stat(2) COUNT random files
- *                                                  among 0..NFILES-1
+ *   metabench lookup  ROOT NDIRS NFILES COUNT SEED stat(2) COUNT distinct
+ *                                                  random files among
+ *                                                  0..NFILES-1 (COUNT <= NFILES)
  *   metabench unlink  ROOT NDIRS FIRST COUNT [rmdir]
  *   metabench statlat ROOT NDIRS FIRST COUNT INTERVAL_US MAX
  *       foreground latency probe: statx(AT_STATX_FORCE_SYNC), which makes
@@ -106,33 +107,64 @@ do_create(const char *root, unsigned long ndirs, unsigned long first,
 	return 0;
 }
 
+/* Next value of a xorshift64 generator; X must not be 0. */
+static uint64_t
+xorshift(uint64_t *x)
+{
+	*x ^= *x << 13;
+	*x ^= *x >> 7;
+	*x ^= *x << 17;
+	return *x;
+}
+
+/*
+ * stat(2) COUNT files: FIRST.. in order, or, when NFILES > 0, COUNT
+ * distinct files drawn at random among 0..NFILES-1.  Distinct matters: a
+ * file drawn twice is answered by the kernel's dentry cache the second
+ * time, and draws with replacement repeat a third of the files when COUNT
+ * is close to NFILES but almost none when NFILES is large, which would
+ * make a small directory look faster than it is.  The order is drawn
+ * (partial Fisher-Yates) before the clock starts.
+ */
 static int
 do_stat(const char *root, unsigned long ndirs, unsigned long first,
-    unsigned long count, int random_order, unsigned long nfiles,
-    unsigned long seed)
+    unsigned long count, unsigned long nfiles, unsigned long seed)
 {
 	uint64_t x = seed * 0x9E3779B97F4A7C15ull + 1;
+	unsigned long *order = NULL;
 	char path[4096];
 	struct stat st;
-	double t0 = now();
+	double t0;
 
-	for (unsigned long k = 0; k < count; k++) {
-		unsigned long i = first + k;
-
-		if (random_order) {
-			x ^= x << 13;
-			x ^= x >> 7;
-			x ^= x << 17;
-			i = (unsigned long)(x % nfiles);
+	if (nfiles > 0) {
+		if (count > nfiles ||
+		    (order = malloc(nfiles * sizeof(*order))) == NULL) {
+			fprintf(stderr, "metabench: COUNT > NFILES or no memory\n");
+			return 2;
 		}
-		path_of(path, sizeof(path), root, ndirs, i);
+		for (unsigned long i = 0; i < nfiles; i++)
+			order[i] = i;
+		for (unsigned long k = 0; k < count; k++) {
+			unsigned long j = k + (unsigned long)(xorshift(&x) %
+			    (nfiles - k)), t = order[k];
+
+			order[k] = order[j];
+			order[j] = t;
+		}
+	}
+	t0 = now();
+	for (unsigned long k = 0; k < count; k++) {
+		path_of(path, sizeof(path), root, ndirs,
+		    order != NULL ? order[k] : first + k);
 		if (stat(path, &st) != 0) {
 			fprintf(stderr, "metabench: stat %s: %s\n", path,
 			    strerror(errno));
+			free(order);
 			return 1;
 		}
 	}
 	report(now() - t0, count);
+	free(order);
 	return 0;
 }
 
@@ -260,10 +292,9 @@ main(int argc, char **argv)
 	if (strcmp(cmd, "create") == 0 && argc >= 7)
 		return do_create(root, ndirs, a, b, strtoul(argv[6], NULL, 0));
 	if (strcmp(cmd, "stat") == 0)
-		return do_stat(root, ndirs, a, b, 0, 0, 0);
+		return do_stat(root, ndirs, a, b, 0, 0);
 	if (strcmp(cmd, "lookup") == 0 && argc >= 7 && a > 0)
-		return do_stat(root, ndirs, 0, b, 1, a,
-		    strtoul(argv[6], NULL, 0));
+		return do_stat(root, ndirs, 0, b, a, strtoul(argv[6], NULL, 0));
 	if (strcmp(cmd, "unlink") == 0)
 		return do_unlink(root, ndirs, a, b,
 		    argc >= 7 && strcmp(argv[6], "rmdir") == 0);
