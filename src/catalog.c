@@ -271,10 +271,16 @@ rfs_cat_close(struct rfs_catalog *c)
  * file that stays a file until the batch commits.  At SQLite's 64 KiB one
  * large operation moved the rest of its batch to the file: two writes per
  * page changed, 27 system calls and 28 KiB written per small-file create.
- * 1 MiB holds any single operation of the request paths.  SQLite takes
- * this setting only before its first use, hence once, here.
+ *
+ * The limit must stay below 128 KiB.  The in-memory journal is one buffer
+ * of the limit's size, written to the file in a single write when it
+ * spills, and SQLite's unix layer masks a write's length to 17 bits: a
+ * 128 KiB buffer or larger is written short and the operation fails with
+ * SQLITE_FULL, which callers would see as a full disk (a 1 MiB limit did
+ * exactly that for any operation changing more than 256 pages).  SQLite
+ * takes this setting only before its first use, hence once, here.
  */
-#define STMT_JOURNAL_BYTES (1 << 20)
+#define STMT_JOURNAL_BYTES (127 << 10)
 
 static pthread_once_t config_once = PTHREAD_ONCE_INIT;
 

@@ -986,6 +986,67 @@ TEST(group_commit)
 	teardown();
 }
 
+/*
+ * One operation in a batch that changes more pages than the statement
+ * journal keeps in memory: the journal moves to a temporary file and the
+ * operation still succeeds (with a 1 MiB in-memory journal SQLite wrote
+ * it short and failed with SQLITE_FULL: see STMT_JOURNAL_BYTES).
+ */
+TEST(large_operation_in_a_batch)
+{
+	enum { N = 12000 };
+	struct rfs_catalog *c = NULL;
+	struct rfs_attr a;
+	uint64_t first = 0;
+	int rc = 0;
+
+	CHECK_EQ(setup(), 0);
+	CHECK_EQ(rfs_cat_open(dbpath, 1, 0, &c, err, sizeof(err)), 0);
+	CHECK_EQ(rfs_cat_begin(c), 0);
+	for (int i = 0; i < N && rc == 0; i++) {
+		attr_init(&a, S_IFREG | 0600, "default");
+		rc = rfs_cat_inode_insert(c, &a);
+		if (i == 0)
+			first = a.ino;
+	}
+	CHECK_EQ(rc, 0);
+	CHECK_EQ(rfs_cat_commit(c), 0);
+	rfs_cat_set_batch(c, allow, count_open, NULL);
+	CHECK_EQ(rfs_cat_meta_set(c, "before", 1), 0);
+	/* Every inode page changed by one operation: several MiB. */
+	CHECK_EQ(rfs_cat_begin(c), 0);
+	for (int i = 0; i < N && rc == 0; i++) {
+		if ((rc = rfs_cat_inode_get(c, first + (uint64_t)i, &a)) == 0) {
+			a.size = 4096 + i;
+			rc = rfs_cat_inode_put(c, &a);
+		}
+	}
+	CHECK_EQ(rc, 0);
+	CHECK_EQ(rfs_cat_commit(c), 0);
+	/* And one that is undone restores every page. */
+	CHECK_EQ(rfs_cat_begin(c), 0);
+	for (int i = 0; i < N && rc == 0; i++) {
+		if ((rc = rfs_cat_inode_get(c, first + (uint64_t)i, &a)) == 0) {
+			a.size = 1;
+			rc = rfs_cat_inode_put(c, &a);
+		}
+	}
+	CHECK_EQ(rc, 0);
+	rfs_cat_rollback(c);
+	CHECK_EQ(rfs_cat_sync(c), 0);
+	rfs_cat_close(c);
+	c = NULL;
+	CHECK_EQ(rfs_cat_open(dbpath, 0, 0, &c, err, sizeof(err)), 0);
+	for (int i = 0; i < N && rc == 0; i += 997) {
+		CHECK_EQ(rfs_cat_inode_get(c, first + (uint64_t)i, &a), 0);
+		CHECK_EQ(a.size, 4096 + i);
+	}
+	CHECK_EQ(rfs_cat_check(c, err, sizeof(err)), 0);
+	rfs_cat_close(c);
+	teardown();
+}
+
+
 TEST(check_without_root)
 {
 	struct rfs_catalog *c = NULL;
@@ -1102,6 +1163,7 @@ main(void)
 	    CASE(keywin),
 	    CASE(transactions),
 	    CASE(group_commit),
+	    CASE(large_operation_in_a_batch),
 	    CASE(check_passes_on_fresh),
 	    CASE(check_without_root),
 	    CASE(check_detects_broken_invariants),
