@@ -19,7 +19,7 @@
 #include "rfs/catalog.h"
 #include "rfs/log.h"
 
-#define RFS_FORMAT_VERSION 1
+#define RFS_FORMAT_VERSION 2
 
 /*
  * A checkpoint (WAL pages copied into the database, both files synced)
@@ -29,6 +29,21 @@
  * sweep runs without one until its own closing checkpoint (admin.c).
  */
 #define WAL_CHECKPOINT_PAGES "16384"
+
+/*
+ * Directory entries are keyed by (parent, hash) in a WITHOUT ROWID table,
+ * so a lookup reads one B-tree leaf for the entry; format 1 kept them in a
+ * rowid table beside a UNIQUE(parent, hash) index, two leaves per lookup,
+ * each a read from disk once a directory outgrows the page cache.  id is
+ * the entry's readdir offset, increasing within its directory (the
+ * largest in the directory plus one, see S_DE_INSERT).
+ */
+#define DIRENT_SCHEMA \
+    "CREATE TABLE dirent(parent INTEGER NOT NULL, hash BLOB NOT NULL," \
+    " id INTEGER NOT NULL, ino INTEGER NOT NULL, name BLOB NOT NULL," \
+    " PRIMARY KEY(parent, hash)) WITHOUT ROWID;" \
+    "CREATE UNIQUE INDEX dirent_parent ON dirent(parent, id);" \
+    "CREATE INDEX dirent_ino ON dirent(ino);"
 
 static const char schema[] =
     "CREATE TABLE meta(key TEXT PRIMARY KEY, value INTEGER) WITHOUT ROWID;"
@@ -44,12 +59,7 @@ static const char schema[] =
     " objlen INTEGER NOT NULL DEFAULT 0, tail BLOB,"
     " writing INTEGER NOT NULL DEFAULT 0);"
     "CREATE INDEX inode_state ON inode(state, ino);"
-    "CREATE TABLE dirent("
-    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
-    " parent INTEGER NOT NULL, hash BLOB NOT NULL, name BLOB NOT NULL,"
-    " ino INTEGER NOT NULL, UNIQUE(parent, hash));"
-    "CREATE INDEX dirent_parent ON dirent(parent, id);"
-    "CREATE INDEX dirent_ino ON dirent(ino);"
+    DIRENT_SCHEMA
     "CREATE TABLE xattr(ino INTEGER NOT NULL, hash BLOB NOT NULL,"
     " name BLOB NOT NULL, value BLOB NOT NULL, PRIMARY KEY(ino, hash))"
     " WITHOUT ROWID;"
@@ -111,8 +121,9 @@ static const char *const sql[S_COUNT] = {
 	[S_INO_EACH] = "SELECT " INODE_COLS " FROM inode WHERE state = ?1"
 	    " AND ino > ?2 ORDER BY ino LIMIT ?3",
 	[S_DE_LOOKUP] = "SELECT ino FROM dirent WHERE parent = ?1 AND hash = ?2",
-	[S_DE_INSERT] = "INSERT INTO dirent(parent, hash, name, ino)"
-	    " VALUES (?1, ?2, ?3, ?4)",
+	[S_DE_INSERT] = "INSERT INTO dirent(parent, hash, id, ino, name)"
+	    " VALUES (?1, ?2, coalesce((SELECT max(id) FROM dirent"
+	    " WHERE parent = ?1), 0) + 1, ?4, ?3)",
 	[S_DE_DELETE] = "DELETE FROM dirent WHERE parent = ?1 AND hash = ?2",
 	[S_DE_EACH] = "SELECT id, ino, name FROM dirent WHERE parent = ?1"
 	    " AND id > ?2 ORDER BY id",
@@ -290,13 +301,72 @@ configure_sqlite(void)
 	(void)sqlite3_config(SQLITE_CONFIG_STMTJRNL_SPILL, STMT_JOURNAL_BYTES);
 }
 
+/*
+ * Format 1 differs from 2 in the dirent table only (see DIRENT_SCHEMA).  A
+ * read-write open converts it in one transaction, keeping every entry's
+ * id, so open directory streams keep their offsets; a read-only open (a
+ * backup, fsck) reads it as it is: every query here reads both.
+ */
+static const char format1_upgrade[] =
+    "BEGIN IMMEDIATE;"
+    "ALTER TABLE dirent RENAME TO dirent_v1;"
+    "DROP INDEX dirent_parent;"
+    "DROP INDEX dirent_ino;"
+    DIRENT_SCHEMA
+    "INSERT INTO dirent(parent, hash, id, ino, name)"
+    " SELECT parent, hash, id, ino, name FROM dirent_v1;"
+    "DROP TABLE dirent_v1;"
+    "UPDATE meta SET value = 2 WHERE key = 'format';"
+    "COMMIT;";
+
+/* Reads the catalog's format; converts format 1 when READONLY is 0. */
+static int
+format_check(struct rfs_catalog *c, int readonly, const char *path,
+    char *err, size_t errlen)
+{
+	sqlite3_stmt *s = NULL;
+	int64_t fmt = -1;
+	int rc;
+
+	rc = sqlite3_prepare_v2(c->db, "SELECT value FROM meta"
+	    " WHERE key = 'format'", -1, &s, NULL);
+	if (rc == SQLITE_OK && (rc = sqlite3_step(s)) == SQLITE_ROW)
+		fmt = sqlite3_column_int64(s, 0);
+	sqlite3_finalize(s);
+	if (rc != SQLITE_ROW) {
+		snprintf(err, errlen, "catalog %s is corrupt or unreadable: %s",
+		    path, rc == SQLITE_DONE ? "no format recorded" :
+		    sqlite3_errmsg(c->db));
+		return -EUCLEAN;
+	}
+	if (fmt == 1 && !readonly) {
+		if (sqlite3_exec(c->db, format1_upgrade, NULL, NULL, NULL) !=
+		    SQLITE_OK) {
+			snprintf(err, errlen, "catalog %s: converting format 1"
+			    " to 2 failed: %s", path, sqlite3_errmsg(c->db));
+			if (!sqlite3_get_autocommit(c->db))
+				(void)sqlite3_exec(c->db, "ROLLBACK", NULL,
+				    NULL, NULL);
+			return -EUCLEAN;
+		}
+		rfs_info("catalog %s converted from format 1 to 2", path);
+		return 0;
+	}
+	if (fmt != RFS_FORMAT_VERSION && fmt != 1) {
+		snprintf(err, errlen, "catalog %s has format %lld, this build"
+		    " reads formats 1 and %d", path, (long long)fmt,
+		    RFS_FORMAT_VERSION);
+		return -EPROTO;
+	}
+	return 0;
+}
+
 int
 rfs_cat_open(const char *path, int create, int readonly,
     struct rfs_catalog **out, char *err, size_t errlen)
 {
 	struct rfs_catalog *c;
 	int flags, rc;
-	int64_t fmt = 0;
 
 	*out = NULL;
 	(void)pthread_once(&config_once, configure_sqlite);
@@ -360,7 +430,8 @@ rfs_cat_open(const char *path, int create, int readonly,
 	if (create) {
 		if (exec_sql(c, schema) != 0)
 			goto corrupt;
-	}
+	} else if ((rc = format_check(c, readonly, path, err, errlen)) != 0)
+		goto fail;
 	for (int i = 0; i < S_COUNT; i++) {
 		rc = sqlite3_prepare_v3(c->db, sql[i], -1,
 		    SQLITE_PREPARE_PERSISTENT, &c->stmt[i], NULL);
@@ -369,20 +440,8 @@ rfs_cat_open(const char *path, int create, int readonly,
 		/* Transaction control counts as read-only here too. */
 		c->writes[i] = !sqlite3_stmt_readonly(c->stmt[i]);
 	}
-	if (create) {
-		if (rfs_cat_meta_set(c, "format", RFS_FORMAT_VERSION) != 0)
-			goto corrupt;
-	} else {
-		if (rfs_cat_meta_get(c, "format", &fmt) != 0)
-			goto corrupt;
-		if (fmt != RFS_FORMAT_VERSION) {
-			snprintf(err, errlen, "catalog %s has format %lld, this"
-			    " build reads format %d", path, (long long)fmt,
-			    RFS_FORMAT_VERSION);
-			rc = -EPROTO;
-			goto fail;
-		}
-	}
+	if (create && rfs_cat_meta_set(c, "format", RFS_FORMAT_VERSION) != 0)
+		goto corrupt;
 	*out = c;
 	return 0;
 corrupt:
@@ -481,9 +540,10 @@ rfs_cat_check(struct rfs_catalog *c, char *err, size_t errlen)
 {
 	/* Each query returns rows only when an invariant is broken. */
 	static const char *const inv[] = {
-	    "SELECT 'dirent ' || id || ' names missing inode ' || ino"
+	    "SELECT 'dirent ' || parent || '/' || id || ' names missing inode '"
+	    " || ino"
 	    " FROM dirent WHERE ino NOT IN (SELECT ino FROM inode) LIMIT 1",
-	    "SELECT 'dirent ' || id || ' has missing parent ' || parent"
+	    "SELECT 'dirent ' || parent || '/' || id || ' has missing parent'"
 	    " FROM dirent WHERE parent NOT IN (SELECT ino FROM inode) LIMIT 1",
 	    "SELECT 'live inode ' || i.ino || ' has nlink ' || i.nlink ||"
 	    " ' but ' || count(d.id) || ' entries' FROM inode i LEFT JOIN"

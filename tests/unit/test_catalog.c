@@ -110,6 +110,25 @@ raw_sql(const char *s)
 	return rc == SQLITE_OK ? 0 : -1;
 }
 
+/* First column of the first row of S (with ?1 = ARG), or -1. */
+static int
+raw_int(const char *s, const char *arg)
+{
+	sqlite3_stmt *st = NULL;
+	sqlite3 *db = NULL;
+	int v = -1;
+
+	if (sqlite3_open(dbpath, &db) == SQLITE_OK &&
+	    sqlite3_prepare_v2(db, s, -1, &st, NULL) == SQLITE_OK) {
+		sqlite3_bind_text(st, 1, arg, -1, SQLITE_STATIC);
+		if (sqlite3_step(st) == SQLITE_ROW)
+			v = sqlite3_column_int(st, 0);
+	}
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return v;
+}
+
 static int
 write_file(const char *path, const void *data, size_t len)
 {
@@ -135,7 +154,7 @@ TEST(create_open_close)
 	CHECK_EQ(rfs_cat_open(dbpath, 1, 0, &c, err, sizeof(err)), 0);
 	CHECK(c != NULL);
 	CHECK_EQ(rfs_cat_meta_get(c, "format", &v), 0);
-	CHECK_EQ(v, 1);
+	CHECK_EQ(v, 2);
 	CHECK_EQ(rfs_cat_sync(c), 0);
 	CHECK_EQ(rfs_cat_checkpoint(c), 0);
 	rfs_cat_close(c);
@@ -144,7 +163,7 @@ TEST(create_open_close)
 	c = NULL;
 	CHECK_EQ(rfs_cat_open(dbpath, 0, 0, &c, err, sizeof(err)), 0);
 	CHECK_EQ(rfs_cat_meta_get(c, "format", &v), 0);
-	CHECK_EQ(v, 1);
+	CHECK_EQ(v, 2);
 	rfs_cat_close(c);
 	/* Creating over an existing catalog fails. */
 	c = NULL;
@@ -212,10 +231,12 @@ TEST(open_rejects_other_format)
 	CHECK_EQ(rfs_cat_open(dbpath, 1, 0, &c, err, sizeof(err)), 0);
 	rfs_cat_close(c);
 	c = NULL;
-	CHECK_EQ(raw_sql("UPDATE meta SET value = 2 WHERE key = 'format'"), 0);
+	CHECK_EQ(raw_sql("UPDATE meta SET value = 3 WHERE key = 'format'"), 0);
 	CHECK_EQ(rfs_cat_open(dbpath, 0, 0, &c, err, sizeof(err)), -EPROTO);
 	CHECK(c == NULL);
-	CHECK(strstr(err, "format 2") != NULL);
+	CHECK(strstr(err, "format 3") != NULL);
+	CHECK_EQ(rfs_cat_open(dbpath, 0, 1, &c, err, sizeof(err)), -EPROTO);
+	CHECK(c == NULL);
 	CHECK_EQ(raw_sql("DELETE FROM meta WHERE key = 'format'"), 0);
 	CHECK(rfs_cat_open(dbpath, 0, 0, &c, err, sizeof(err)) < 0);
 	CHECK(c == NULL);
@@ -497,6 +518,119 @@ TEST(dirents)
 	CHECK_EQ(k.n, 5);
 	CHECK_STR(k.name[4], "name-2b");
 	CHECK_STR(k.name[2], "name-3");
+	rfs_cat_close(c);
+	teardown();
+}
+
+/*
+ * Format 1's dirent table, as a format 1 build made it: ids come from one
+ * AUTOINCREMENT sequence across all directories.
+ */
+static const char format1_dirent[] =
+    "DROP TABLE dirent;"
+    "CREATE TABLE dirent("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " parent INTEGER NOT NULL, hash BLOB NOT NULL, name BLOB NOT NULL,"
+    " ino INTEGER NOT NULL, UNIQUE(parent, hash));"
+    "CREATE INDEX dirent_parent ON dirent(parent, id);"
+    "CREATE INDEX dirent_ino ON dirent(ino);"
+    "UPDATE meta SET value = 1 WHERE key = 'format';";
+
+/* Inserts entry NAME (hash V) for INO under PARENT with raw SQL. */
+static int
+format1_entry(uint64_t parent, unsigned v, const char *name, uint64_t ino)
+{
+	char sql[256];
+
+	snprintf(sql, sizeof(sql), "INSERT INTO dirent(parent, hash, name, ino)"
+	    " VALUES (%llu, x'%02x%02x000000000000000000000000005a', '%s',"
+	    " %llu)", (unsigned long long)parent, v & 0xff, (v >> 8) & 0xff,
+	    name, (unsigned long long)ino);
+	return raw_sql(sql);
+}
+
+TEST(format1_is_read_and_converted)
+{
+	struct rfs_catalog *c = new_catalog();
+	unsigned char h[RFS_HASH_BYTES];
+	struct rfs_attr a;
+	struct collect k;
+	uint64_t dir = 0, f[4], ino = 0;
+	int64_t v = 0;
+	char nm[16];
+
+	CHECK(c != NULL);
+	attr_init(&a, S_IFDIR | 0755, "default");
+	CHECK_EQ(rfs_cat_inode_insert(c, &a), 0);
+	dir = a.ino;
+	for (int i = 0; i < 4; i++) {
+		attr_init(&a, S_IFREG | 0600, "default");
+		CHECK_EQ(rfs_cat_inode_insert(c, &a), 0);
+		f[i] = a.ino;
+	}
+	rfs_cat_close(c);
+	c = NULL;
+	/* Entries interleaved between two directories, as format 1 had. */
+	CHECK_EQ(raw_sql(format1_dirent), 0);
+	CHECK_EQ(format1_entry(RFS_ROOT_INO, 300, "d", dir), 0);
+	for (int i = 0; i < 4; i++) {
+		snprintf(nm, sizeof(nm), "f%d", i);
+		CHECK_EQ(format1_entry(i % 2 ? dir : RFS_ROOT_INO,
+		    (unsigned)(200 - i), nm, f[i]), 0);
+	}
+	/* Read-only: read as it is, not converted. */
+	CHECK_EQ(rfs_cat_open(dbpath, 0, 1, &c, err, sizeof(err)), 0);
+	CHECK_EQ(rfs_cat_meta_get(c, "format", &v), 0);
+	CHECK_EQ(v, 1);
+	hash_of(h, 199);
+	CHECK_EQ(rfs_cat_dirent_lookup(c, dir, h, &ino), 0);
+	CHECK_EQ(ino, f[1]);
+	memset(&k, 0, sizeof(k));
+	CHECK_EQ(rfs_cat_dirent_each(c, RFS_ROOT_INO, 0, dirent_cb, &k), 0);
+	CHECK_EQ(k.n, 3);
+	CHECK_EQ(rfs_cat_check(c, err, sizeof(err)), 0);
+	rfs_cat_close(c);
+	c = NULL;
+	/* Read-write: converted, every entry and id kept. */
+	CHECK_EQ(rfs_cat_open(dbpath, 0, 0, &c, err, sizeof(err)), 0);
+	CHECK_EQ(rfs_cat_meta_get(c, "format", &v), 0);
+	CHECK_EQ(v, 2);
+	CHECK_EQ(rfs_cat_check(c, err, sizeof(err)), 0);
+	for (int i = 0; i < 4; i++) {
+		hash_of(h, (unsigned)(200 - i));
+		CHECK_EQ(rfs_cat_dirent_lookup(c, i % 2 ? dir : RFS_ROOT_INO,
+		    h, &ino), 0);
+		CHECK_EQ(ino, f[i]);
+	}
+	memset(&k, 0, sizeof(k));
+	CHECK_EQ(rfs_cat_dirent_each(c, RFS_ROOT_INO, 0, dirent_cb, &k), 0);
+	CHECK_EQ(k.n, 3);
+	CHECK_STR(k.name[0], "d");
+	CHECK_STR(k.name[1], "f0");
+	CHECK_STR(k.name[2], "f2");
+	CHECK_EQ(k.id[0], 1);
+	CHECK_EQ(k.id[1], 2);
+	CHECK_EQ(k.id[2], 4);
+	/* A new entry follows the directory's largest id. */
+	attr_init(&a, S_IFREG | 0600, "default");
+	CHECK_EQ(rfs_cat_inode_insert(c, &a), 0);
+	hash_of(h, 50);
+	CHECK_EQ(rfs_cat_dirent_insert(c, RFS_ROOT_INO, h,
+	    (const unsigned char *)"new", 3, a.ino), 0);
+	memset(&k, 0, sizeof(k));
+	CHECK_EQ(rfs_cat_dirent_each(c, RFS_ROOT_INO, 4, dirent_cb, &k), 0);
+	CHECK_EQ(k.n, 1);
+	CHECK_STR(k.name[0], "new");
+	CHECK_EQ(k.id[0], 5);
+	rfs_cat_close(c);
+	c = NULL;
+	/* Nothing of the old table is left; a second open is a no-op. */
+	CHECK_EQ(raw_int("SELECT count(*) FROM sqlite_master WHERE sql LIKE ?1",
+	    "%v1%"), 0);
+	CHECK_EQ(raw_int("SELECT count(*) FROM sqlite_master WHERE name ="
+	    " 'dirent' AND sql LIKE ?1", "%WITHOUT ROWID%"), 1);
+	CHECK_EQ(rfs_cat_open(dbpath, 0, 0, &c, err, sizeof(err)), 0);
+	CHECK_EQ(rfs_cat_check(c, err, sizeof(err)), 0);
 	rfs_cat_close(c);
 	teardown();
 }
@@ -1046,7 +1180,6 @@ TEST(large_operation_in_a_batch)
 	teardown();
 }
 
-
 TEST(check_without_root)
 {
 	struct rfs_catalog *c = NULL;
@@ -1068,8 +1201,8 @@ TEST(check_detects_broken_invariants)
 {
 	CHECK_EQ(broken_by("DELETE FROM inode WHERE ino = " FILE_INO,
 	    "names missing inode"), 0);
-	CHECK_EQ(broken_by("INSERT INTO dirent(parent, hash, name, ino)"
-	    " VALUES (" FILE_INO " + 100, x'00', x'00', 1)",
+	CHECK_EQ(broken_by("INSERT INTO dirent(parent, hash, id, ino, name)"
+	    " VALUES (" FILE_INO " + 100, x'00', 1, 1, x'00')",
 	    "missing parent"), 0);
 	CHECK_EQ(broken_by("UPDATE inode SET nlink = 5 WHERE ino = " FILE_INO,
 	    "has nlink 5 but 2 entries"), 0);
@@ -1079,26 +1212,6 @@ TEST(check_detects_broken_invariants)
 	    "still has entries"), 0);
 	CHECK_EQ(broken_by("DELETE FROM dirent WHERE parent = 1 AND ino = "
 	    DIR_INO "; DELETE FROM inode WHERE ino = 1", "missing"), 0);
-}
-
-/* Root page number of index NAME, read with a raw connection. */
-static int
-root_page(const char *name)
-{
-	sqlite3_stmt *st = NULL;
-	sqlite3 *db = NULL;
-	int page = -1;
-
-	if (sqlite3_open(dbpath, &db) == SQLITE_OK &&
-	    sqlite3_prepare_v2(db, "SELECT rootpage FROM sqlite_master"
-	    " WHERE name = ?1", -1, &st, NULL) == SQLITE_OK) {
-		sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-		if (sqlite3_step(st) == SQLITE_ROW)
-			page = sqlite3_column_int(st, 0);
-	}
-	sqlite3_finalize(st);
-	sqlite3_close(db);
-	return page;
 }
 
 TEST(check_detects_page_corruption)
@@ -1118,7 +1231,8 @@ TEST(check_detects_page_corruption)
 	}
 	CHECK_EQ(rfs_cat_checkpoint(c), 0);
 	rfs_cat_close(c);
-	page = root_page("inode_state");
+	page = raw_int("SELECT rootpage FROM sqlite_master WHERE name = ?1",
+	    "inode_state");
 	CHECK(page > 1);
 	/* The page size, from the database header (big-endian at 16). */
 	fd = open(dbpath, O_RDONLY);
@@ -1152,6 +1266,7 @@ main(void)
 	    CASE(create_open_close),
 	    CASE(open_rejects_non_catalogs),
 	    CASE(open_rejects_other_format),
+	    CASE(format1_is_read_and_converted),
 	    CASE(meta),
 	    CASE(inode_crud),
 	    CASE(inode_each),
