@@ -463,6 +463,33 @@ rfs_cat_set_batch(struct rfs_catalog *c, int (*may_open)(void *),
 	c->batch_ctx = ctx;
 }
 
+/* The WAL's descriptor (opened on first use), or -1 with errno set. */
+static int
+wal_fd(struct rfs_catalog *c)
+{
+	if (c->wal_fd < 0)
+		c->wal_fd = open(c->wal_path, O_RDONLY | O_CLOEXEC);
+	return c->wal_fd;
+}
+
+/*
+ * Starts writing a committed batch's WAL frames to disk without waiting
+ * for them.  Commits are not synced (synchronous=NORMAL), so the frames
+ * used to stay dirty in the page cache until a checkpoint's fdatasync of
+ * the WAL wrote them all at once: 64 MiB, 40-50 ms with the catalog held,
+ * and every lookup and create waited.  Written as they come, the same
+ * bytes reach the disk once, and that fdatasync (and an fsync's) finds
+ * little left to do.
+ */
+static void
+wal_writeback(struct rfs_catalog *c)
+{
+	int fd = wal_fd(c);
+
+	if (fd >= 0)
+		(void)sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+}
+
 int
 rfs_cat_flush(struct rfs_catalog *c)
 {
@@ -472,8 +499,10 @@ rfs_cat_flush(struct rfs_catalog *c)
 		return 0;
 	rc = sqlite3_step(c->stmt[S_COMMIT]);
 	sqlite3_reset(c->stmt[S_COMMIT]);
-	if (rc == SQLITE_DONE)
+	if (rc == SQLITE_DONE) {
+		wal_writeback(c);
 		return 0;
+	}
 	rc = errno_of(c, rc, "commit");
 	if (sqlite3_get_autocommit(c->db))
 		rfs_err("catalog: a batch of changes was lost: %s",
@@ -494,9 +523,7 @@ rfs_cat_sync(struct rfs_catalog *c)
 
 	if (rc != 0)
 		return rc;
-	if (c->wal_fd < 0)
-		c->wal_fd = open(c->wal_path, O_RDONLY | O_CLOEXEC);
-	if (c->wal_fd < 0)
+	if (wal_fd(c) < 0)
 		return errno == ENOENT ? 0 : -errno;
 	if (fdatasync(c->wal_fd) != 0)
 		return -errno;
