@@ -195,4 +195,62 @@ if rfs_mount "$B2" "$M"; then
 fi
 RFS_AUTH=
 
+# ---------------------------------------------------- catalog format 1
+
+# A store made by a format 1 build: its dirent table is a rowid table with
+# one AUTOINCREMENT id sequence for all directories (docs/format.md).  The
+# current build reads it read-only as it is and converts it at the first
+# read-write mount, keeping every readdir offset.
+B3=$T/backing3
+"$BUILD/retentionctl" init "$B3" --keyfile "$K" >/dev/null 2>&1 ||
+	abort "init of the format 1 store failed"
+if rfs_mount "$B3" "$M"; then
+	mkdir "$M/d1" "$M/d2"
+	for f in c a b; do echo "$f" >"$M/d1/$f"; echo "2$f" >"$M/d2/$f"; done
+	ls -f "$M/d1" >"$T/order.before"
+	rfs_umount "$M"
+fi
+cat_sql() {
+	python3 - "$B3/catalog.db" "$1" <<'PY'
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1], isolation_level=None)
+if sys.argv[2] == "downgrade":
+    db.executescript("""
+    BEGIN;
+    ALTER TABLE dirent RENAME TO dirent_v2;
+    DROP INDEX dirent_parent;
+    DROP INDEX dirent_ino;
+    CREATE TABLE dirent(id INTEGER PRIMARY KEY AUTOINCREMENT,
+      parent INTEGER NOT NULL, hash BLOB NOT NULL, name BLOB NOT NULL,
+      ino INTEGER NOT NULL, UNIQUE(parent, hash));
+    CREATE INDEX dirent_parent ON dirent(parent, id);
+    CREATE INDEX dirent_ino ON dirent(ino);
+    INSERT INTO dirent(parent, hash, name, ino)
+      SELECT parent, hash, name, ino FROM dirent_v2 ORDER BY parent DESC, id;
+    DROP TABLE dirent_v2;
+    UPDATE meta SET value = 1 WHERE key = 'format';
+    COMMIT;""")
+else:
+    print(db.execute("SELECT value FROM meta WHERE key = 'format'").fetchone()[0],
+          "rowid" if db.execute("SELECT sql FROM sqlite_master WHERE name = 'dirent'")
+          .fetchone()[0].find("WITHOUT ROWID") < 0 else "without-rowid")
+PY
+}
+check "made the catalog format 1" cat_sql downgrade
+check_eq "the catalog is format 1" "1 rowid" "$(cat_sql show 2>&1)"
+check "fsck reads a format 1 catalog" "$BUILD/retentionctl" fsck --store "$B3" --keyfile "$K"
+check_eq "... and leaves it format 1" "1 rowid" "$(cat_sql show 2>&1)"
+if rfs_mount "$B3" "$M"; then
+	check_sh "the mount says it converted the catalog" \
+	    'grep -q "converted from format 1 to 2" "${RFS_LOG_OF[$M]}"'
+	check_eq "files read after the conversion" "c a b 2c 2a 2b" \
+	    "$(cat "$M/d1/c" "$M/d1/a" "$M/d1/b" "$M/d2/c" "$M/d2/a" "$M/d2/b" | tr '\n' ' ' | sed 's/ $//')"
+	check_eq "readdir order kept" "$(cat "$T/order.before")" "$(ls -f "$M/d1" 2>&1)"
+	echo new >"$M/d1/new"
+	check_eq "a new entry is listed last" "new" "$(ls -f "$M/d1" | tail -n 1)"
+	rfs_umount "$M"
+fi
+check_eq "the catalog is format 2" "2 without-rowid" "$(cat_sql show 2>&1)"
+check "fsck passes after the conversion" "$BUILD/retentionctl" fsck --store "$B3" --keyfile "$K"
+
 finish
