@@ -419,16 +419,17 @@ iput_maybe(struct rfs_fs *fs, struct inode *in)
  * Trims the table towards ITAB_LOW inodes, freeing at most BUDGET of them
  * (each free is ~130 ns: the whole 8,000 at once held the locks for 1.1
  * ms, a stall for every getattr and catalog user); returns 1 when it
- * stopped for the budget with the table still above ITAB_LOW.  The kernel keeps every inode it
- * has looked up until memory pressure makes it forget them, and a copy
- * here for each cost ~450 bytes: 100 MiB for 200,000 files.  A live,
- * clean, unopened inode holds nothing the catalog does not (its lookup
- * count only says when the kernel is done with it, and a FORGET for an
- * inode not in the table is ignored), so it is freed and reloaded on
- * demand.  Safe only where no thread can hold an unpinned pointer: the
- * invariant is that a pointer to an inode outlives a release of meta
- * only while its holder has it open (nopen), and the committer, which
- * calls this under meta, holds none.  Caller holds meta.
+ * stopped for the budget with the table still above ITAB_LOW.
+ *
+ * The kernel keeps every inode it has looked up until memory pressure
+ * makes it forget them, and a copy here for each cost ~450 bytes: 100 MiB
+ * for 200,000 files.  A live, clean, unopened inode holds nothing the
+ * catalog does not (its lookup count only says when the kernel is done
+ * with it, and a FORGET for an inode not in the table is ignored), so it
+ * is freed and reloaded on demand.  Safe only where no thread can hold an
+ * unpinned pointer: the invariant is that a pointer to an inode outlives
+ * a release of meta only while its holder has it open (nopen), and the
+ * committer, which calls this under meta, holds none.  Caller holds meta.
  */
 static int
 itab_trim(struct rfs_fs *fs, size_t budget)
