@@ -6,6 +6,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -180,6 +181,16 @@ no_core_dumps(void)
 	(void)prctl(PR_SET_DUMPABLE, 0);
 }
 
+/*
+ * Two malloc arenas, not glibc's eight per core.  Inodes are allocated by
+ * whichever worker looked them up and freed by the committer's trim, so
+ * with an arena per thread every arena kept a scattered mix of live and
+ * free chunks: untarring six copies of a 8,000-file tree and copying two
+ * of them took the peak RSS to 31.7 MiB (16 MiB of it live heap), against
+ * 23.7 MiB with two arenas and 20.7 MiB with one, at the same speed.
+ */
+#define MALLOC_ARENAS 2
+
 static struct fuse_session *signal_session;
 
 static void
@@ -204,6 +215,7 @@ main(int argc, char **argv)
 	int rc = 1, mounted = 0;
 
 	rfs_log_set_prog("retentionfs");
+	(void)mallopt(M_ARENA_MAX, MALLOC_ARENAS);
 	if (fuse_opt_parse(&args, &o, spec, opt_proc) != 0)
 		return 2;
 	if (o.help) {
