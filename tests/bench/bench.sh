@@ -28,6 +28,7 @@
 #   BENCH_SCALE_FILES=200000 BENCH_SCALE_BASE=1000 BENCH_SCALE_OPS=2000
 #     BENCH_SCALE_DIRS=100 BENCH_SCALE_PASSES=5 (lookup passes, each after
 #     the dentry cache is dropped)
+#   BENCH_TREE_FILES=10000 BENCH_TREE_DIRS=50 BENCH_TREE_MAXSIZE=16384
 #   BENCH_SHRED_FILES=50000 BENCH_SHRED_TIMEOUT=600 (seconds)
 #   BENCH_MOUNT_TIMEOUT=30 BENCH_CMD_TIMEOUT=1800 (seconds)
 set -u -o pipefail
@@ -69,12 +70,15 @@ SCALE_BASE=$(size BENCH_SCALE_BASE 1000)
 SCALE_OPS=$(size BENCH_SCALE_OPS 2000)
 SCALE_DIRS=${BENCH_SCALE_DIRS:-100}
 SCALE_PASSES=${BENCH_SCALE_PASSES:-5}
+TREE_FILES=$(size BENCH_TREE_FILES 10000)
+TREE_DIRS=${BENCH_TREE_DIRS:-50}
+TREE_MAXSIZE=${BENCH_TREE_MAXSIZE:-16384}
 SHRED_FILES=$(size BENCH_SHRED_FILES 50000)
 SHRED_TIMEOUT=${BENCH_SHRED_TIMEOUT:-600}
 MOUNT_TIMEOUT=${BENCH_MOUNT_TIMEOUT:-30}
 CMD_TIMEOUT=${BENCH_CMD_TIMEOUT:-1800}
 
-ALL_WORKLOADS=append,append1,append_fsync,seqwrite,meta,rotate,scale,shred
+ALL_WORKLOADS=append,append1,append_fsync,seqwrite,meta,rotate,tree,scale,shred
 ONLY=${BENCH_ONLY:-all}
 [[ $ONLY == all ]] && ONLY=$ALL_WORKLOADS
 ONLY=${ONLY//seqread/seqwrite}
@@ -462,6 +466,37 @@ wl_rotate() {
 	rec rotate.mbps "$(fdiv "$ROTATE_MB" "$(kv seconds "$(cat "$WORK/t.out")")")"
 }
 
+# tree: a source-like tree of TREE_FILES files (built once, tarred on the
+# work directory) unpacked with tar, copied with cp -r and with rsync -a,
+# both copies checked against the original, then all three removed.
+TREE_SUM=''
+tree_sum() { (cd "$1" && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 md5sum) | md5sum; }
+# tree_step FIGURE FILES CMD...: times CMD, records FILES per second.
+tree_step() {
+	local fig=$1 n=$2 out
+	shift 2
+	drv out "$BIN/timeit" "$WORK/t.out" "$@" || { fail "$*: $out"; return 1; }
+	rec "$fig" "$(fdiv "$n" "$(kv seconds "$(cat "$WORK/t.out")")")"
+}
+wl_tree() {
+	local m=$CUR_MNT d
+	tree_step tree_untar.ops "$TREE_FILES" tar -C "$m" -xf "$WORK/tree.tar" || return 1
+	tree_step tree_cp.ops "$TREE_FILES" cp -r "$m/tree" "$m/copy" || return 1
+	if [[ -n $HAVE_RSYNC ]]; then
+		tree_step tree_rsync.ops "$TREE_FILES" rsync -a "$m/tree/" "$m/sync/" || return 1
+	fi
+	for d in tree copy ${HAVE_RSYNC:+sync}; do
+		if [[ $(tree_sum "$m/$d") != "$TREE_SUM" ]]; then
+			rec tree_untar.ops FAIL
+			fail "$d differs from the tree that was packed"
+			return 1
+		fi
+	done
+	drop_caches 2
+	tree_step tree_rm.ops "$(( TREE_FILES * (${HAVE_RSYNC:+1}+2) ))" \
+		rm -rf "$m/tree" "$m/copy" "$m/sync" || return 1
+}
+
 # scale_point NFILES TAG FIRST: lookups and creates at the current size.
 scale_point() {
 	local root=$CUR_MNT/scale n=$1 out lk p secs=0 ops=0
@@ -626,7 +661,8 @@ load:     loadavg at start $(cut -d' ' -f1-3 /proc/loadavg) (other work on the m
 run:      reps=$REPS${QUICK:+, BENCH_QUICK=1}, targets=$TARGETS, workloads=$ONLY
 sizes:    append ${APPEND_PROCS}x${APPEND_LINE} B ${APPEND_MB} MiB; append1 1x${APPEND1_LINE} B ${APPEND1_MB} MiB; append_fsync ${APPEND_PROCS}x${APPEND_LINE} B fsync/${FSYNC_EVERY} ${FSYNC_MB} MiB;
           seq ${SEQ_MB} MiB in $((SEQ_BLOCK / 1024)) KiB; meta ${META_FILES} x ${META_SIZE} B in ${META_DIRS} dirs; rotate ${ROTATE_MB} MiB;
-          scale ${SCALE_OPS} ops at ${SCALE_FILES} vs ${SCALE_BASE} files in ${SCALE_DIRS} dirs; shred ${SHRED_FILES} files
+          tree ${TREE_FILES} files of < ${TREE_MAXSIZE} B in ${TREE_DIRS}x8 dirs; scale ${SCALE_OPS} ops at ${SCALE_FILES} vs ${SCALE_BASE} files in ${SCALE_DIRS} dirs;
+          shred ${SHRED_FILES} files
 EOF
 )
 printf '%s\n\n' "$HEADER" >&2
@@ -636,6 +672,21 @@ if has "$ONLY" rotate; then
 	"$BIN/seqbench" genlog "$WORK/ref.log" "$ROTATE_MB" >/dev/null || die "genlog"
 	ROTATE_SUM=$(md5sum < "$WORK/ref.log")
 	rm -f "$WORK/ref.log"
+fi
+
+# The tree, packed once on the work directory, and its checksum.
+HAVE_RSYNC=''
+if has "$ONLY" tree; then
+	"$BIN/metabench" tree "$WORK/tree" "$TREE_DIRS" 1 "$TREE_FILES" "$TREE_MAXSIZE" ||
+		die "metabench tree"
+	TREE_SUM=$(tree_sum "$WORK/tree")
+	tar -C "$WORK" -cf "$WORK/tree.tar" tree || die "tar -c of the tree"
+	rm -rf "$WORK/tree"
+	if command -v rsync >/dev/null; then
+		HAVE_RSYNC=1
+	else
+		note "tree: rsync missing (apt-get install rsync), rsync step skipped"
+	fi
 fi
 
 # ---------------------------------------------------------------- main loop
@@ -669,6 +720,10 @@ SPEC=$WORK/spec
 	echo "meta_ls.ops|meta ls -lR (files/s)|r|0.5"
 	echo "meta_rm.ops|meta rm (files/s)|r|0.3"
 	echo "rotate.mbps|rotate ${ROTATE_MB} MiB: mv, gzip -1, new log (MB/s)|r|0.5"
+	echo "tree_untar.ops|tree: tar -x ${TREE_FILES} files (files/s)||"
+	echo "tree_cp.ops|tree: cp -r (files/s)||"
+	echo "tree_rsync.ops|tree: rsync -a (files/s)||"
+	echo "tree_rm.ops|tree: rm -rf of all copies (files/s)||"
 	echo "scale_lookup.ratio|scale lookup: ops/s at ${SCALE_FILES} / at ${SCALE_BASE}|g|0.8"
 	echo "scale_create.ratio|scale create: ops/s at ${SCALE_FILES} / at ${SCALE_BASE}|g|0.8"
 	echo "scale_lookup_small.ops|scale lookup at ${SCALE_BASE} (ops/s)||"
@@ -682,10 +737,10 @@ SPEC=$WORK/spec
 	echo "shred.p99_idle|stat p99 idle (us)||"
 	echo "shred.p99_sweep|stat p99 during sweep (us)||"
 	echo "shred.p99_ratio|stat p99 sweep / idle|l|2"
-	for w in append append1 append_fsync seqwrite seqread meta rotate scale shred; do
+	for w in append append1 append_fsync seqwrite seqread meta rotate tree scale shred; do
 		echo "rss.$w|daemon peak RSS, $w (MiB)|l|32"
 	done
-	for w in append append1 append_fsync seqwrite seqread meta rotate scale shred; do
+	for w in append append1 append_fsync seqwrite seqread meta rotate tree scale shred; do
 		echo "cpu.$w|daemon CPU, $w (s)||"
 	done
 } > "$SPEC"

@@ -10,6 +10,10 @@
  *                                                  random files among
  *                                                  0..NFILES-1 (COUNT <= NFILES)
  *   metabench unlink  ROOT NDIRS FIRST COUNT [rmdir]
+ *   metabench tree    ROOT NDIRS SEED COUNT MAXSIZE
+ *       a source-like tree for the tar/cp/rsync workload: file i in
+ *       ROOT/dDDD/sS/ (directory i % NDIRS, subdirectory i / NDIRS % 8),
+ *       0..MAXSIZE-1 bytes of text, sizes and contents fixed by SEED
  *   metabench statlat ROOT NDIRS FIRST COUNT INTERVAL_US MAX
  *       foreground latency probe: statx(AT_STATX_FORCE_SYNC), which makes
  *       FUSE ask the daemon (GETATTR) instead of answering from the
@@ -269,6 +273,66 @@ do_statlat(const char *root, unsigned long ndirs, unsigned long first,
 	return errors ? 1 : 0;
 }
 
+static int
+mkdirs(const char *path)
+{
+	if (mkdir(path, 0755) != 0 && errno != EEXIST) {
+		fprintf(stderr, "metabench: mkdir %s: %s\n", path,
+		    strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static int
+do_tree(const char *root, unsigned long ndirs, uint64_t seed,
+    unsigned long count, size_t maxsize)
+{
+	/* Letters of C keywords: text that compresses like source. */
+	static const char chars[] = "static int void return struct const "
+	    "char unsigned long size_t if else for while break ";
+	char path[4096], *data = malloc(maxsize + 1);
+	uint64_t x = seed ? seed : 1;
+	int rc = 1;
+
+	if (data == NULL || maxsize == 0)
+		goto out;
+	for (size_t i = 0; i < maxsize; i++)
+		data[i] = (i % 61 == 60) ? '\n' :
+		    chars[xorshift(&x) % (sizeof(chars) - 1)];
+	if (mkdirs(root) != 0)
+		goto out;
+	for (unsigned long d = 0; d < ndirs; d++) {
+		snprintf(path, sizeof(path), "%s/d%03lu", root, d);
+		if (mkdirs(path) != 0)
+			goto out;
+		for (int s = 0; s < 8; s++) {
+			snprintf(path, sizeof(path), "%s/d%03lu/s%d", root, d,
+			    s);
+			if (mkdirs(path) != 0)
+				goto out;
+		}
+	}
+	for (unsigned long i = 0; i < count; i++) {
+		size_t len = (size_t)(xorshift(&x) % maxsize);
+		size_t at = (size_t)(xorshift(&x) % (maxsize - len + 1));
+		FILE *f;
+
+		snprintf(path, sizeof(path), "%s/d%03lu/s%lu/f%07lu.c", root,
+		    i % ndirs, i / ndirs % 8, i);
+		if ((f = fopen(path, "wx")) == NULL ||
+		    fwrite(data + at, 1, len, f) != len || fclose(f) != 0) {
+			fprintf(stderr, "metabench: %s: %s\n", path,
+			    strerror(errno));
+			goto out;
+		}
+	}
+	rc = 0;
+out:
+	free(data);
+	return rc;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -277,7 +341,7 @@ main(int argc, char **argv)
 
 	if (argc < 6) {
 		fprintf(stderr, "usage: metabench create|stat|lookup|unlink|"
-		    "statlat ROOT NDIRS ... (see source)\n");
+		    "statlat|tree ROOT NDIRS ... (see source)\n");
 		return 2;
 	}
 	cmd = argv[1];
@@ -298,6 +362,8 @@ main(int argc, char **argv)
 	if (strcmp(cmd, "unlink") == 0)
 		return do_unlink(root, ndirs, a, b,
 		    argc >= 7 && strcmp(argv[6], "rmdir") == 0);
+	if (strcmp(cmd, "tree") == 0 && argc >= 7)
+		return do_tree(root, ndirs, a, b, strtoul(argv[6], NULL, 0));
 	if (strcmp(cmd, "statlat") == 0 && argc >= 8)
 		return do_statlat(root, ndirs, a, b, strtoul(argv[6], NULL, 0),
 		    strtoul(argv[7], NULL, 0));
