@@ -171,6 +171,27 @@ check_mountpoint(const char *path)
 	return 0;
 }
 
+/*
+ * The daemon holds an object descriptor for every file open on the mount,
+ * plus the catalog's and the key store's.  Services start with a soft
+ * limit of 1024 (systemd's default) and a much higher hard one; with the
+ * soft limit the 1,000th file opened on the mount failed with EMFILE, an
+ * error the application blames on itself.  So the soft limit goes up to
+ * the hard one, as gocryptfs and sshfs do.
+ */
+static void
+raise_fd_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= rl.rlim_max)
+		return;
+	rl.rlim_cur = rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+		rfs_warn("cannot raise the open-file limit: %s",
+		    strerror(errno));
+}
+
 static void
 no_core_dumps(void)
 {
@@ -296,6 +317,7 @@ main(int argc, char **argv)
 		goto out;
 	}
 	no_core_dumps();
+	raise_fd_limit();
 	if (rfs_fs_new(st, pol, &rf.fs) != 0) {
 		rfs_err("out of memory");
 		goto out;

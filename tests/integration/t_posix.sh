@@ -459,4 +459,31 @@ if ! is_raw; then
 	rfs_umount "$M"
 fi
 
+# ---------------------------------------------------------------- open files
+
+# The daemon holds a descriptor per open file.  Started with a soft limit
+# of 256 (a service gets 1024), it must still serve more open files than
+# that: it raises its soft limit to the hard one.
+SOFT=$(ulimit -Sn)
+HARD=$(ulimit -Hn)
+if [ "$HARD" != unlimited ] && [ "$HARD" -lt 1024 ]; then
+	skip "600 files open at once" "hard open-file limit $HARD < 1024"
+else
+	ulimit -Sn 256
+	rfs_mount "$B" "$M" || abort "remount failed"
+	ulimit -Sn "$SOFT"
+	mkdir -p "$M/open"
+	check_errno "600 files open at once, daemon started with 256 descriptors" OK '
+fds = [os.open("%s/f%03d" % (A[0], i), os.O_CREAT | os.O_WRONLY | os.O_APPEND,
+    0o644) for i in range(600)]
+for i, fd in enumerate(fds):
+    os.write(fd, b"line %d\n" % i)
+for fd in fds:
+    os.close(fd)
+for i in range(600):
+    assert rd("%s/f%03d" % (A[0], i)) == b"line %d\n" % i
+' "$M/open"
+	rfs_umount "$M"
+fi
+
 finish
