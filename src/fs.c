@@ -1763,29 +1763,52 @@ rfs_fs_release(struct rfs_fs *fs, struct rfs_handle *h)
 	return rc;
 }
 
+/*
+ * fallocate(2): mode 0 and KEEP_SIZE allocate the object space of the range
+ * (a later write there cannot fail for space, which is what posix_fallocate
+ * promises); PUNCH_HOLE (with KEEP_SIZE, as the kernel requires) and
+ * ZERO_RANGE zero it, whole blocks as holes.  Each runs in a write
+ * session (begin_write), as a write does.
+ */
 int
 rfs_fs_fallocate(struct rfs_fs *fs, struct rfs_handle *h, int mode,
     uint64_t off, uint64_t len)
 {
+	const int zero = FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE;
 	struct inode *in = h->in;
-	int rc = 0;
+	int64_t now;
+	int rc;
 
-	if (mode & ~FALLOC_FL_KEEP_SIZE)
+	if (mode & ~(FALLOC_FL_KEEP_SIZE | zero))
 		return -EOPNOTSUPP;
-	if (mode & FALLOC_FL_KEEP_SIZE)
-		return 0;     /* nothing to reserve: blocks are written sealed */
+	if (len == 0 || off + len < off)
+		return -EINVAL;
 	pthread_mutex_lock(&in->lock);
-	if (in->obj != NULL && off + len > in->obj->size &&
-	    (rc = begin_write(fs, in)) == 0)
+	if (in->obj == NULL) {
+		rc = -EBADF;
+		goto out;
+	}
+	if ((rc = begin_write(fs, in)) != 0)
+		goto out;
+	if (mode & zero)
+		rc = rfs_obj_zero(in->obj, off, len);
+	if (rc == 0 && !(mode & FALLOC_FL_PUNCH_HOLE))
+		rc = rfs_obj_reserve(in->obj, off, len);
+	if (rc == 0 && !(mode & FALLOC_FL_KEEP_SIZE) &&
+	    off + len > in->obj->size)
 		rc = rfs_obj_truncate(in->obj, off + len);
-	if (rc == 0 && in->obj != NULL) {
+	if (rc == 0) {
+		now = now_of(fs);
 		meta_lock(fs);
 		in->a.size = in->obj->size;
-		in->a.ctime = now_of(fs);
+		in->a.ctime = now;
+		if (mode & zero)
+			in->a.mtime = now;
 		in->dirty = 1;
 		meta_unlock(fs);
 		rc = persist(fs, in, 1);
 	}
+out:
 	pthread_mutex_unlock(&in->lock);
 	return rc;
 }

@@ -3,6 +3,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/falloc.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -446,6 +447,72 @@ rfs_obj_truncate(struct rfs_obj *o, uint64_t size)
 			return -errno;
 	}
 	o->size = size;
+	return 0;
+}
+
+/* Seals zeros over bytes [FROM, TO) of the file, inside its size. */
+static int
+write_zeros(struct rfs_obj *o, uint64_t from, uint64_t to)
+{
+	static const unsigned char zeros[16 * RFS_BLOCK];
+	ssize_t n;
+
+	while (from < to) {
+		size_t len = to - from < sizeof(zeros) ? (size_t)(to - from) :
+		    sizeof(zeros);
+
+		if ((n = rfs_obj_write(o, zeros, len, from)) < 0)
+			return (int)n;
+		from += len;
+	}
+	return 0;
+}
+
+int
+rfs_obj_zero(struct rfs_obj *o, uint64_t off, uint64_t len)
+{
+	uint64_t end = off + len < o->size ? off + len : o->size;
+	uint64_t first, past;
+
+	if (off >= end)
+		return 0;
+	/* Whole blocks inside the range, short of the file's last block,
+	 * whose sealed record (its nonce is the catalog's tail) stays. */
+	first = (off + RFS_BLOCK - 1) / RFS_BLOCK;
+	past = end / RFS_BLOCK;
+	if (past > (o->size - 1) / RFS_BLOCK)
+		past = (o->size - 1) / RFS_BLOCK;
+	if (first >= past)
+		return write_zeros(o, off, end);
+	if (fallocate(o->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+	    (off_t)(first * RFS_RECORD), (off_t)((past - first) *
+	    RFS_RECORD)) != 0) {
+		if (errno != EOPNOTSUPP)
+			return -errno;
+		return write_zeros(o, off, end);
+	}
+	if (o->cache_valid && o->cache_idx >= first && o->cache_idx < past)
+		o->cache_valid = 0;
+	if (off < first * RFS_BLOCK) {
+		int rc = write_zeros(o, off, first * RFS_BLOCK);
+
+		if (rc != 0)
+			return rc;
+	}
+	return write_zeros(o, past * RFS_BLOCK, end);
+}
+
+int
+rfs_obj_reserve(struct rfs_obj *o, uint64_t off, uint64_t len)
+{
+	uint64_t first = off / RFS_BLOCK, last;
+
+	if (len == 0)
+		return 0;
+	last = (off + len - 1) / RFS_BLOCK;
+	if (fallocate(o->fd, FALLOC_FL_KEEP_SIZE, (off_t)(first * RFS_RECORD),
+	    (off_t)((last - first + 1) * RFS_RECORD)) != 0)
+		return -errno;
 	return 0;
 }
 

@@ -52,6 +52,20 @@ ssize_t rfs_obj_read(struct rfs_obj *o, void *buf, size_t len, uint64_t off);
 ssize_t rfs_obj_write(struct rfs_obj *o, const void *buf, size_t len,
     uint64_t off);
 int rfs_obj_truncate(struct rfs_obj *o, uint64_t size);
+/*
+ * Zeroes bytes [OFF, OFF + LEN) that lie within the size; the size stays.
+ * Whole blocks become holes, punched out of the object (their space is
+ * freed); partial blocks and the file's last block are sealed again with
+ * zeros merged in.  Where the object's file system cannot punch, every
+ * block is sealed as zeros.
+ */
+int rfs_obj_zero(struct rfs_obj *o, uint64_t off, uint64_t len);
+/*
+ * Allocates the object space of the records holding bytes [OFF, OFF + LEN)
+ * without changing the object's length, so later writes there cannot fail
+ * for space.  Allocated but unwritten space reads as zeros: a hole.
+ */
+int rfs_obj_reserve(struct rfs_obj *o, uint64_t off, uint64_t len);
 int rfs_obj_sync(struct rfs_obj *o, int datasync);
 /* The object's length and the nonce of its last record (*HAS = 0 when
  * empty): what the catalog records to notice truncation and roll-back. */

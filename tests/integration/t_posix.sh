@@ -288,6 +288,70 @@ check_sh "fallocate over existing data keeps it" '
 printf "0123456789" >"$M/falloc2" && fallocate -o 5 -l 100000 "$M/falloc2" &&
 [ "$(stat -c %s "$M/falloc2")" = 100005 ] && [ "$(head -c 10 "$M/falloc2")" = 0123456789 ]'
 
+# Punching and zeroing: whole blocks become holes, partial ones are sealed
+# again with zeros, the file's last block keeps its record.  The pattern
+# files are read again after the remount below (the persistence check).
+check_errno "fallocate --punch-hole zeroes the range, keeps size and neighbours" OK '
+import subprocess
+p = A[0]
+data = bytes((i * 7 + i // 4096) % 251 + 1 for i in range(5 * 4096 + 100))
+wr(p, data)
+def punch(off, n, *more):
+    subprocess.run(["fallocate", *more, "-o", str(off), "-l", str(n), p], check=True)
+want = bytearray(data)
+punch(1000, 3 * 4096 + 500, "--punch-hole")
+want[1000:1000 + 3 * 4096 + 500] = bytes(3 * 4096 + 500)
+assert rd(p) == bytes(want), "middle"
+punch(20000, 5000, "--punch-hole")
+want[20000:] = bytes(len(want) - 20000)
+assert rd(p) == bytes(want), "tail"
+punch(0, 4096, "--punch-hole")
+want[:4096] = bytes(4096)
+assert rd(p) == bytes(want), "first block"
+assert os.stat(p).st_size == len(data)
+' "$M/punch"
+check_errno "fallocate --zero-range zeroes inside, grows past the end" OK '
+import subprocess
+p = A[0]
+data = bytes((i * 13) % 251 + 1 for i in range(3 * 4096))
+wr(p, data)
+want = bytearray(data)
+r = subprocess.run(["fallocate", "--zero-range", "-o", "100", "-l", "10000", p],
+    capture_output=True, text=True)
+assert r.returncode == 0, r.stderr
+want[100:10100] = bytes(10000)
+assert rd(p) == bytes(want)
+subprocess.run(["fallocate", "--zero-range", "-o", "12000", "-l", "5000", p], check=True)
+want[12000:] = bytes(17000 - 12000)
+assert rd(p) == bytes(want) and os.stat(p).st_size == 17000
+' "$M/zerorange"
+if ! is_raw; then
+	# The backing file system's blocks: allocation must reserve them (a
+	# write into the range cannot then fail for space), punching free them.
+	backing_kib() { du -sk "$B" | cut -f1; }
+	K0=$(backing_kib)
+	fallocate -l 32M "$M/reserve"
+	K1=$(backing_kib)
+	check "fallocate reserves backing space (+$((K1 - K0)) KiB for 32 MiB)" \
+		test $((K1 - K0)) -ge 32000
+	fallocate --keep-size -o 32M -l 16M "$M/reserve"
+	K2=$(backing_kib)
+	check_sh "fallocate --keep-size reserves too (+$((K2 - K1)) KiB for 16 MiB) and keeps the size" '
+	[ $(('"$K2 - $K1"')) -ge 16000 ] && [ "$(stat -c %s "$M/reserve")" = 33554432 ]'
+	head -c 16M /dev/urandom >"$M/punchfree"
+	sync "$M/punchfree"
+	K3=$(backing_kib)
+	fallocate --punch-hole -o 1M -l 14M "$M/punchfree"
+	K4=$(backing_kib)
+	check "punching 14 MiB frees backing space (-$((K3 - K4)) KiB)" \
+		test $((K3 - K4)) -ge 14000
+	check_sh "punched file reads zeros in the hole, data around it" '
+	[ "$(stat -c %s "$M/punchfree")" = 16777216 ] &&
+	[ "$(tail -c +1048577 "$M/punchfree" | head -c 14680064 | tr -d "\0" | wc -c)" = 0 ] &&
+	[ "$(head -c 1048576 "$M/punchfree" | tr -d "\0" | wc -c)" -gt 1000000 ]'
+	rm -f "$M/reserve" "$M/punchfree"
+fi
+
 # ---------------------------------------------------------------- xattrs
 
 echo x >"$M/xa"
