@@ -19,7 +19,9 @@
  * the new size loses nothing that reached the object.
  *
  * Callers serialise all calls on one rfs_obj (the inode lock), except
- * rfs_obj_sync, which uses only the descriptor and may run beside them.
+ * rfs_obj_read, which changes nothing in the object and may run beside
+ * other reads (never beside a change), and rfs_obj_sync, which uses only
+ * the descriptor and may run beside anything.
  */
 #ifndef RFS_OBJECT_H
 #define RFS_OBJECT_H
