@@ -206,7 +206,7 @@ no_core_dumps(void)
  * Two malloc arenas, not glibc's eight per core.  Inodes are allocated by
  * whichever worker looked them up and freed by the committer's trim, so
  * with an arena per thread every arena kept a scattered mix of live and
- * free chunks: untarring six copies of a 8,000-file tree and copying two
+ * free chunks: untarring six copies of an 8,000-file tree and copying two
  * of them took the peak RSS to 31.7 MiB (16 MiB of it live heap), against
  * 23.7 MiB with two arenas and 20.7 MiB with one, at the same speed.
  */
