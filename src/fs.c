@@ -1831,8 +1831,14 @@ rfs_fs_fallocate(struct rfs_fs *fs, struct rfs_handle *h, int mode,
 		goto out;
 	if (mode & zero)
 		rc = rfs_obj_zero(in->obj, off, len);
-	if (rc == 0 && !(mode & FALLOC_FL_PUNCH_HOLE))
-		rc = rfs_obj_reserve(in->obj, off, len);
+	/* Where the backing cannot allocate, an allocation answers
+	 * EOPNOTSUPP having changed nothing (glibc's posix_fallocate then
+	 * writes the range); a zeroed range needs no allocation to read
+	 * as zeros. */
+	if (rc == 0 && !(mode & FALLOC_FL_PUNCH_HOLE) &&
+	    (rc = rfs_obj_reserve(in->obj, off, len)) == -EOPNOTSUPP &&
+	    (mode & FALLOC_FL_ZERO_RANGE))
+		rc = 0;
 	if (rc == 0 && !(mode & FALLOC_FL_KEEP_SIZE) &&
 	    off + len > in->obj->size)
 		rc = rfs_obj_truncate(in->obj, off + len);
