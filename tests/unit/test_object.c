@@ -367,7 +367,7 @@ TEST(random_model)
 	memset(model, 0, sizeof(model));
 	CHECK_EQ(open_obj(11, 1, 7, 0, &o), 0);
 	for (int step = 0; step < 400; step++) {
-		unsigned op = (unsigned)(rng() % 10);
+		unsigned op = (unsigned)(rng() % 11);
 
 		if (op < 5) {
 			size_t len = 1 + (size_t)(rng() % sizeof(data));
@@ -399,6 +399,14 @@ TEST(random_model)
 			if (ns < size)
 				memset(model + ns, 0, size - ns);
 			size = ns;
+		} else if (op == 9) {
+			size_t off = (size_t)(rng() % (size + 100));
+			size_t len = 1 + (size_t)(rng() % 12000);
+
+			CHECK_EQ(rfs_obj_zero(o, off, len), 0);
+			if (off < size)
+				memset(model + off, 0, len < size - off ? len :
+				    size - off);
 		} else {
 			rfs_obj_close(o);
 			CHECK_EQ(open_obj(11, 0, 7, size, &o), 0);
@@ -410,6 +418,61 @@ TEST(random_model)
 	CHECK(matches(o, model, size));
 	rfs_obj_close(o);
 	CHECK_EQ(open_obj(11, 0, 7, size, &o), 0);
+	CHECK(matches(o, model, size));
+	rfs_obj_close(o);
+	teardown();
+}
+
+/* Zeroing punches whole blocks out, re-seals the edges, never touches the
+ * last record (its nonce is what the catalog checks); reserving allocates
+ * without lengthening the object. */
+TEST(zero_and_reserve)
+{
+	static unsigned char model[7 * RFS_BLOCK], rec[RFS_RECORD];
+	static const unsigned char zrec[RFS_RECORD];
+	unsigned char tail0[RFS_NONCE_BYTES], tail1[RFS_NONCE_BYTES];
+	const size_t size = 6 * RFS_BLOCK + 100;
+	struct rfs_obj *o = NULL;
+	uint64_t len0, len1;
+	struct stat sb0, sb1;
+	char path[32];
+	int has;
+
+	CHECK_EQ(setup(), 0);
+	CHECK_EQ(open_obj(12, 1, 8, 0, &o), 0);
+	fill(model, size, 3);
+	CHECK_EQ(rfs_obj_write(o, model, size, 0), (ssize_t)size);
+	CHECK_EQ(rfs_obj_state(o, &len0, tail0, &has), 0);
+	/* Bytes 1000 .. 4 blocks + 1500: blocks 1-3 whole, 0 and 4 partly. */
+	CHECK_EQ(rfs_obj_zero(o, 1000, 3 * RFS_BLOCK + 500 + RFS_BLOCK), 0);
+	memset(model + 1000, 0, 3 * RFS_BLOCK + 500 + RFS_BLOCK);
+	CHECK(matches(o, model, size));
+	for (int i = 1; i <= 3; i++) {
+		CHECK_EQ(raw_rw(12, 0, rec, RFS_RECORD, (off_t)i * RFS_RECORD), 0);
+		CHECK(memcmp(rec, zrec, RFS_RECORD) == 0);      /* a hole */
+	}
+	CHECK_EQ(raw_rw(12, 0, rec, RFS_RECORD, 0), 0);
+	CHECK(memcmp(rec, zrec, RFS_RECORD) != 0);          /* re-sealed */
+	/* Through the end: the last block is re-sealed, not punched. */
+	CHECK_EQ(rfs_obj_zero(o, 5 * RFS_BLOCK, RFS_BLOCK + 100 + 5000), 0);
+	memset(model + 5 * RFS_BLOCK, 0, RFS_BLOCK + 100);
+	CHECK(matches(o, model, size));
+	CHECK_EQ(o->size, size);
+	CHECK_EQ(rfs_obj_state(o, &len1, tail1, &has), 0);
+	CHECK_EQ(len1, len0);
+	CHECK(memcmp(tail0, tail1, sizeof(tail0)) != 0);  /* last re-sealed */
+	CHECK_EQ(rfs_obj_zero(o, size, 100), 0);             /* past the end */
+	CHECK_EQ(rfs_obj_zero(o, 2 * RFS_BLOCK, RFS_BLOCK), 0); /* a hole */
+	CHECK(matches(o, model, size));
+	/* Reserving allocates space past the end; the length stays. */
+	rfs_obj_path(12, path, sizeof(path));
+	CHECK_EQ(fstatat(objdir, path, &sb0, 0), 0);
+	CHECK_EQ(rfs_obj_reserve(o, size, 64 * RFS_BLOCK), 0);
+	CHECK_EQ(fstatat(objdir, path, &sb1, 0), 0);
+	CHECK_EQ(sb1.st_size, sb0.st_size);
+	CHECK(sb1.st_blocks >= sb0.st_blocks + 64 * RFS_RECORD / 512);
+	rfs_obj_close(o);
+	CHECK_EQ(open_obj(12, 0, 8, size, &o), 0);
 	CHECK(matches(o, model, size));
 	rfs_obj_close(o);
 	teardown();
@@ -738,6 +801,7 @@ main(void)
 	    CASE(block_boundaries),
 	    CASE(truncate_grow_shrink),
 	    CASE(random_model),
+	    CASE(zero_and_reserve),
 	    CASE(size_is_max_of_catalog_and_object),
 	    CASE(size_from_length),
 	    CASE(tampered_record_fails_alone),
