@@ -588,6 +588,10 @@ else
 	ulimit -Sn "$SOFT"
 	mkdir -p "$M/open"
 	check_errno "600 files open at once, daemon started with 256 descriptors" OK '
+import resource
+soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+if soft != resource.RLIM_INFINITY and soft < 1024:
+    resource.setrlimit(resource.RLIMIT_NOFILE, (1024, hard))
 fds = [os.open("%s/f%03d" % (A[0], i), os.O_CREAT | os.O_WRONLY | os.O_APPEND,
     0o644) for i in range(600)]
 for i, fd in enumerate(fds):
