@@ -536,6 +536,13 @@ op_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
 		fuse_reply_write(req, (size_t)n);
 }
 
+/*
+ * No lseek: SEEK_DATA and SEEK_HOLE get the kernel's generic answer (the
+ * whole file is data).  The kernel sends FUSE_LSEEK without writing back
+ * dirty pages first, so with the writeback cache a range that is a hole in
+ * the object may hold data still in the page cache; reporting it as a hole
+ * would make `cp --sparse` skip data.  The generic answer is never wrong.
+ */
 static const struct fuse_lowlevel_ops ops = {
 	.init = op_init,
 	.lookup = op_lookup,
