@@ -358,10 +358,10 @@ reconcile_size(struct rfs_fs *fs, struct rfs_attr *a)
  * An inode's lock guards its object.  Reads of the object change nothing
  * in it (rfs_obj_read), so they share the lock and the kernel's concurrent
  * readahead requests are opened on both cores: a cold 512 MiB read went
- * from 470-520 to 790-1,100 MB/s.  Everything
- * else takes it exclusively.  Waiting writers go first, so a stream of
- * reads cannot starve an append; no thread takes the read side twice (the
- * writer-preferring kind would then deadlock).
+ * from 470-520 to 790-1,100 MB/s.  Everything else takes it exclusively.
+ * Waiting writers go first, so a stream of reads cannot starve an append;
+ * no thread takes the read side twice (the writer-preferring kind would
+ * then deadlock).
  */
 static void
 in_lock_init(struct inode *in)

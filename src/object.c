@@ -473,6 +473,7 @@ rfs_obj_zero(struct rfs_obj *o, uint64_t off, uint64_t len)
 {
 	uint64_t end = off + len < o->size ? off + len : o->size;
 	uint64_t first, past;
+	int rc;
 
 	if (off >= end)
 		return 0;
@@ -482,24 +483,21 @@ rfs_obj_zero(struct rfs_obj *o, uint64_t off, uint64_t len)
 	past = end / RFS_BLOCK;
 	if (past > (o->size - 1) / RFS_BLOCK)
 		past = (o->size - 1) / RFS_BLOCK;
-	if (first >= past)
-		return write_zeros(o, off, end);
-	if (fallocate(o->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-	    (off_t)(first * RFS_RECORD), (off_t)((past - first) *
-	    RFS_RECORD)) != 0) {
+	if (first < past) {
+		if (fallocate(o->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+		    (off_t)(first * RFS_RECORD), (off_t)((past - first) *
+		    RFS_RECORD)) == 0) {
+			if (o->cache_valid && o->cache_idx >= first &&
+			    o->cache_idx < past)
+				o->cache_valid = 0;
+			if ((rc = write_zeros(o, off, first * RFS_BLOCK)) != 0)
+				return rc;
+			return write_zeros(o, past * RFS_BLOCK, end);
+		}
 		if (errno != EOPNOTSUPP)
 			return -errno;
-		return write_zeros(o, off, end);
 	}
-	if (o->cache_valid && o->cache_idx >= first && o->cache_idx < past)
-		o->cache_valid = 0;
-	if (off < first * RFS_BLOCK) {
-		int rc = write_zeros(o, off, first * RFS_BLOCK);
-
-		if (rc != 0)
-			return rc;
-	}
-	return write_zeros(o, past * RFS_BLOCK, end);
+	return write_zeros(o, off, end);
 }
 
 int
