@@ -1,17 +1,24 @@
 /*
  * datacheck.c - an fsx-like random-operation data checker.
  *
- *   datacheck [-n OPS] [-s SEED] [-S MAXSIZE] FILE
+ *   datacheck [-n OPS] [-s SEED] [-S MAXSIZE] [-F] FILE
  *
  * Creates (truncates) FILE and applies OPS random operations to it while
  * keeping an in-memory model of what the file must contain: pread/pwrite at
  * random offsets (some far past EOF, leaving holes; some straddling 4096-byte
  * block boundaries), ftruncate up and down, O_APPEND writes through a second
  * descriptor, MAP_SHARED writes + msync and mmap reads, reads through a fresh
- * descriptor, fsync/fdatasync, and close/reopen.  Every byte read is compared
+ * descriptor, fallocate in every mode Linux has for regular files (allocate,
+ * keep-size, punch-hole, zero-range), copy_file_range from a second file and
+ * within the file, fsync/fdatasync, and close/reopen.  Every byte read is compared
  * against the model, and the size is checked after every operation.  Written
  * bytes are never zero, so stale data showing through a hole, or a hole
  * losing data, is caught.
+ *
+ * A fallocate mode the file system refuses with EOPNOTSUPP is skipped from
+ * then on (plain tmpfs has no zero-range), unless -F says every mode must
+ * work.  FILE.src is the source of the cross-file copies; it is removed at
+ * the end.
  *
  * On a mismatch it prints the tail of the operation log and the first bad
  * offset and exits 1.  Exit 2 is a usage or setup error.
@@ -382,6 +389,138 @@ static void op_mmap(int writing)
 	check_size(writing ? "mmap-write" : "mmap-read");
 }
 
+/* fallocate(2)'s modes for regular files. */
+static const struct {
+	int mode;
+	const char *name;
+} fmodes[] = {
+	{ 0, "falloc" },
+	{ FALLOC_FL_KEEP_SIZE, "falloc-keep" },
+	{ FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, "punch" },
+	{ FALLOC_FL_ZERO_RANGE, "zero" },
+	{ FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE, "zero-keep" },
+};
+#define NFMODES (sizeof(fmodes) / sizeof(fmodes[0]))
+static int funsupported[NFMODES];
+static int strict_falloc;
+
+static void op_fallocate(void)
+{
+	size_t i = (size_t)below(NFMODES);
+	int mode = fmodes[i].mode;
+	off_t off, end;
+	size_t len;
+
+	if (funsupported[i])
+		return;
+	off = (off_t)below((uint64_t)(fsize + 4 * BLK));
+	if (below(2))
+		off -= off % BLK;
+	if (off >= maxsize - 1)
+		off = maxsize - 2;
+	len = pick_len((size_t)(maxsize - off));
+	end = off + (off_t)len;
+	logop("%s off %lld len %zu (size %lld)", fmodes[i].name,
+	    (long long)off, len, (long long)fsize);
+	if (fallocate(fd, mode, off, (off_t)len) != 0) {
+		if (errno == EOPNOTSUPP && !strict_falloc) {
+			funsupported[i] = 1;
+			fprintf(stderr, "datacheck: %s: %s is not supported "
+			    "here, skipped from now on\n", path,
+			    fmodes[i].name);
+			return;
+		}
+		die("fallocate %s [%lld, +%zu): %s", fmodes[i].name,
+		    (long long)off, len, strerror(errno));
+	}
+	/* Zeroed within the old size; past it the model is zero already. */
+	if ((mode & (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE)) &&
+	    off < fsize)
+		memset(model + off, 0, (size_t)((end < fsize ? end : fsize) -
+		    off));
+	if (!(mode & FALLOC_FL_KEEP_SIZE) && end > fsize)
+		fsize = end;
+	check_size(fmodes[i].name);
+}
+
+/* The source of cross-file copies: SRCSIZE pattern bytes in FILE.src. */
+#define SRCSIZE (1 << 20)
+static char *srcpath;
+static int srcfd = -1;
+static unsigned char *srcmodel;
+
+static void copy_all(int from, off_t in, off_t out, size_t len,
+    const char *how)
+{
+	loff_t io = in, oo = out;
+	size_t done = 0;
+
+	while (done < len) {
+		ssize_t n = copy_file_range(from, &io, fd, &oo, len - done, 0);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			die("%s [%lld, +%zu) -> %lld: %s", how, (long long)in,
+			    len, (long long)out, strerror(errno));
+		}
+		if (n == 0)
+			die("%s [%lld, +%zu) -> %lld: copied 0 bytes at %zu",
+			    how, (long long)in, len, (long long)out, done);
+		done += (size_t)n;
+	}
+}
+
+/* copy_file_range from FILE.src, or (WITHIN) between two disjoint ranges
+ * of FILE itself. */
+static void op_copy(int within)
+{
+	off_t in, out;
+	size_t len;
+
+	if (within && fsize < 2)
+		return;
+	in = (off_t)below(within ? (uint64_t)fsize : SRCSIZE);
+	out = (off_t)below((uint64_t)(fsize + 2 * BLK));
+	if (out >= maxsize - 1)
+		out = maxsize - 2;
+	len = pick_len((size_t)(maxsize - out));
+	if ((off_t)len > (within ? fsize : SRCSIZE) - in)
+		len = (size_t)((within ? fsize : SRCSIZE) - in);
+	if (within && out < in + (off_t)len && in < out + (off_t)len)
+		return;         /* overlapping ranges: EINVAL by definition */
+	logop("%s in %lld out %lld len %zu (size %lld)",
+	    within ? "copy-within" : "copy-from", (long long)in,
+	    (long long)out, len, (long long)fsize);
+	copy_all(within ? fd : srcfd, in, out, len,
+	    within ? "copy-within" : "copy-from");
+	memcpy(model + out, within ? model + in : srcmodel + in, len);
+	if (out + (off_t)len > fsize)
+		fsize = out + (off_t)len;
+	check_size(within ? "copy-within" : "copy-from");
+}
+
+static void make_source(void)
+{
+	size_t n = strlen(path) + sizeof(".src");
+
+	srcpath = malloc(n);
+	srcmodel = malloc(SRCSIZE);
+	if (srcpath == NULL || srcmodel == NULL) {
+		fprintf(stderr, "datacheck: out of memory\n");
+		exit(2);
+	}
+	snprintf(srcpath, n, "%s.src", path);
+	for (size_t i = 0; i < SRCSIZE; i++)
+		srcmodel[i] = pattern(-1, (off_t)i);
+	srcfd = open(srcpath, O_RDWR | O_CREAT | O_TRUNC, 0644);
+	if (srcfd < 0 || pwrite(srcfd, srcmodel, SRCSIZE, 0) != SRCSIZE) {
+		fprintf(stderr, "datacheck: %s: %s\n", srcpath,
+		    strerror(errno));
+		exit(2);
+	}
+}
+
 static void op_sync(void)
 {
 	int data = (int)below(2);
@@ -410,7 +549,7 @@ static void full_check(const char *how)
 static void usage(void)
 {
 	fprintf(stderr, "usage: datacheck [-n OPS] [-s SEED] [-S maxsize] "
-	    "FILE\n");
+	    "[-F] FILE\n");
 	exit(2);
 }
 
@@ -439,8 +578,9 @@ int main(int argc, char **argv)
 	uint64_t seed = 1;
 	int c;
 
-	while ((c = getopt(argc, argv, "n:s:S:")) != -1) {
+	while ((c = getopt(argc, argv, "n:s:S:F")) != -1) {
 		switch (c) {
+		case 'F': strict_falloc = 1; break;
 		case 'n': nops = (long)number(optarg); break;
 		case 's': seed = (uint64_t)number(optarg); break;
 		case 'S': maxsize = (off_t)number(optarg); break;
@@ -467,6 +607,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	check_size("create");
+	make_source();
 
 	for (opno = 1; opno <= nops; opno++) {
 		uint64_t r = below(100);
@@ -495,8 +636,10 @@ int main(int argc, char **argv)
 			op_reopen();
 		else if (r < 96)
 			full_check("full-check");
+		else if (r < 98)
+			op_fallocate();
 		else
-			op_read();
+			op_copy(r == 98 ? 0 : 1);
 	}
 	full_check("final-check");
 	if (close(fd) != 0)
@@ -504,8 +647,13 @@ int main(int argc, char **argv)
 	do_open();
 	full_check("check-after-reopen");
 	close(fd);
+	close(srcfd);
+	if (unlink(srcpath) != 0)
+		die("unlink %s: %s", srcpath, strerror(errno));
 	printf("datacheck: %s: %ld ops ok (seed %" PRIu64 ", final size %lld)\n",
 	    path, nops, seed, (long long)fsize);
+	free(srcpath);
+	free(srcmodel);
 	free(model);
 	free(buf);
 	return 0;
