@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <sqlite3.h>
@@ -22,13 +23,23 @@
 #define RFS_FORMAT_VERSION 2
 
 /*
- * A checkpoint (WAL pages copied into the database, both files synced)
- * runs under the caller's lock and stalls every catalog user for
- * milliseconds.  SQLite's default, every 1,000 pages, meant one stall of
- * 3-5 ms per ~1,000 files shredded; at 16,384 pages (64 MiB of WAL) a
- * sweep runs without one until its own closing checkpoint (admin.c).
+ * When the WAL is copied into the database (wal_hook).  A checkpoint (WAL
+ * pages copied into the database, both files synced) runs under the
+ * caller's lock and stalls every catalog user for milliseconds.  SQLite's
+ * default, every 1,000 pages, meant one stall of 3-5 ms per ~1,000 files
+ * shredded; at 16,384 pages (64 MiB of WAL) a sweep runs without one
+ * until its own closing checkpoint (admin.c).
+ *
+ * But a WAL only grows until a checkpoint lets it start over, and 64 MiB
+ * is more than a small or nearly full backing filesystem has: datacheck
+ * on a 60 MB one failed with ENOSPC after 8,600 operations, 57 MB of it
+ * WAL frames long superseded.  So the WAL may also take at most 1/8 of
+ * the space left free; past that, a TRUNCATE checkpoint copies it into
+ * the database and gives its space back to the filesystem.
  */
-#define WAL_CHECKPOINT_PAGES "16384"
+#define WAL_CHECKPOINT_PAGES 16384
+#define WAL_SHARE_OF_FREE 8
+#define WAL_MIN_PAGES 16
 
 /*
  * Directory entries are keyed by (parent, hash) in a WITHOUT ROWID table,
@@ -165,6 +176,7 @@ struct rfs_catalog {
 	unsigned char writes[S_COUNT];    /* statement I changes the database */
 	char *wal_path;
 	int wal_fd;
+	int page_size;
 	int batch;                        /* group commit on */
 	int unsynced;                     /* written since the last sync */
 	int (*may_open)(void *);          /* 0: no batch now, commit each */
@@ -320,6 +332,55 @@ static const char format1_upgrade[] =
     "COMMIT;";
 
 /* Reads the catalog's format; converts format 1 when READONLY is 0. */
+/* The WAL's descriptor (opened on first use), or -1 with errno set. */
+static int
+wal_fd(struct rfs_catalog *c)
+{
+	if (c->wal_fd < 0)
+		c->wal_fd = open(c->wal_path, O_RDONLY | O_CLOEXEC);
+	return c->wal_fd;
+}
+
+/* SQLite's hook after each commit: FRAMES pages are in the WAL.  See
+ * WAL_CHECKPOINT_PAGES for when it checkpoints, and why. */
+static int
+wal_hook(void *ctx, sqlite3 *db, const char *name, int frames)
+{
+	struct rfs_catalog *c = ctx;
+	struct statvfs sv;
+	int mode;
+
+	if (frames >= WAL_CHECKPOINT_PAGES)
+		mode = SQLITE_CHECKPOINT_PASSIVE;
+	else if (frames >= WAL_MIN_PAGES && wal_fd(c) >= 0 &&
+	    fstatvfs(c->wal_fd, &sv) == 0 &&
+	    (unsigned long long)frames * (unsigned)c->page_size >
+	    (unsigned long long)sv.f_bavail * sv.f_frsize / WAL_SHARE_OF_FREE)
+		mode = SQLITE_CHECKPOINT_TRUNCATE;
+	else
+		return SQLITE_OK;
+	/* A checkpoint that fails (the disk too full even for the
+	 * database's growth) leaves the WAL as it was: the next commit
+	 * tries again. */
+	(void)sqlite3_wal_checkpoint_v2(db, name, mode, NULL, NULL);
+	return SQLITE_OK;
+}
+
+/* The integer a one-row PRAGMA answers, or -1. */
+static int
+pragma_int(struct rfs_catalog *c, const char *query)
+{
+	sqlite3_stmt *s;
+	int v = -1;
+
+	if (sqlite3_prepare_v2(c->db, query, -1, &s, NULL) != SQLITE_OK)
+		return -1;
+	if (sqlite3_step(s) == SQLITE_ROW)
+		v = sqlite3_column_int(s, 0);
+	sqlite3_finalize(s);
+	return v;
+}
+
 static int
 format_check(struct rfs_catalog *c, int readonly, const char *path,
     char *err, size_t errlen)
@@ -424,9 +485,14 @@ rfs_cat_open(const char *path, int create, int readonly,
 		goto corrupt;
 	if (!readonly && exec_sql(c, "PRAGMA locking_mode = EXCLUSIVE;"
 	    "PRAGMA journal_mode = WAL;"
-	    "PRAGMA synchronous = NORMAL;"
-	    "PRAGMA wal_autocheckpoint = " WAL_CHECKPOINT_PAGES ";") != 0)
+	    "PRAGMA synchronous = NORMAL;") != 0)
 		goto corrupt;
+	if (!readonly) {
+		if ((c->page_size = pragma_int(c, "PRAGMA page_size")) <= 0)
+			goto corrupt;
+		/* Replaces SQLite's own autocheckpoint. */
+		sqlite3_wal_hook(c->db, wal_hook, c);
+	}
 	if (create) {
 		if (exec_sql(c, schema) != 0)
 			goto corrupt;
@@ -463,14 +529,6 @@ rfs_cat_set_batch(struct rfs_catalog *c, int (*may_open)(void *),
 	c->batch_ctx = ctx;
 }
 
-/* The WAL's descriptor (opened on first use), or -1 with errno set. */
-static int
-wal_fd(struct rfs_catalog *c)
-{
-	if (c->wal_fd < 0)
-		c->wal_fd = open(c->wal_path, O_RDONLY | O_CLOEXEC);
-	return c->wal_fd;
-}
 
 /*
  * Starts writing a committed batch's WAL frames to disk without waiting
