@@ -344,7 +344,7 @@ rfs_obj_write(struct rfs_obj *o, const void *buf, size_t len, uint64_t off)
 
 	if (len == 0)
 		return 0;
-	if (off + len < off)
+	if (off + len < off || off + len > RFS_OBJ_MAX_SIZE)
 		return -EFBIG;
 	new_size = off + len > o->size ? off + len : o->size;
 	first = off / RFS_BLOCK;
@@ -418,11 +418,14 @@ out:
 int
 rfs_obj_truncate(struct rfs_obj *o, uint64_t size)
 {
+	struct stat sb;
 	uint64_t idx;
 	int rc = 0;
 
 	if (size == o->size)
 		return 0;
+	if (size > RFS_OBJ_MAX_SIZE)
+		return -EFBIG;
 	if (size > o->size) {
 		idx = o->size / RFS_BLOCK;
 		if (o->size % RFS_BLOCK != 0)
@@ -442,8 +445,14 @@ rfs_obj_truncate(struct rfs_obj *o, uint64_t size)
 		    size % RFS_BLOCK + RFS_BLOCK_OVERHEAD)) != 0)
 			return -errno;
 	} else {
+		/* Never lengthen the object: past its end is a hole already
+		 * (and a sparse file shrunk within its hole would otherwise
+		 * ask the backing for a length it may not allow). */
 		o->cache_valid = 0;
-		if (ftruncate(o->fd, (off_t)(idx * RFS_RECORD)) != 0)
+		if (fstat(o->fd, &sb) != 0)
+			return -errno;
+		if ((uint64_t)sb.st_size > idx * RFS_RECORD &&
+		    ftruncate(o->fd, (off_t)(idx * RFS_RECORD)) != 0)
 			return -errno;
 	}
 	o->size = size;
@@ -507,6 +516,8 @@ rfs_obj_reserve(struct rfs_obj *o, uint64_t off, uint64_t len)
 
 	if (len == 0)
 		return 0;
+	if (off + len < off || off + len > RFS_OBJ_MAX_SIZE)
+		return -EFBIG;
 	last = (off + len - 1) / RFS_BLOCK;
 	if (fallocate(o->fd, FALLOC_FL_KEEP_SIZE, (off_t)(first * RFS_RECORD),
 	    (off_t)((last - first + 1) * RFS_RECORD)) != 0)

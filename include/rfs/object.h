@@ -32,6 +32,14 @@
 
 #include "rfs/crypto.h"
 
+/*
+ * The largest logical size: every record's offset must fit in an off_t
+ * (about 8.9 EiB).  Beyond it writes, truncates and allocations fail with
+ * EFBIG; the backing filesystem usually refuses earlier with EFBIG of its
+ * own (ext4 with 4 KiB blocks holds a 16 TiB object: a ~15.8 TiB file).
+ */
+#define RFS_OBJ_MAX_SIZE ((uint64_t)INT64_MAX / RFS_RECORD * RFS_BLOCK)
+
 struct rfs_obj {
 	int fd;
 	uint64_t ino;

@@ -552,6 +552,46 @@ check_sh "creating a file updates the directory mtime" '
 mkdir "$M/tdir" && touch -d "2000-01-01 00:00:00 UTC" "$M/tdir" && : >"$M/tdir/new" &&
 [ "$(stat -c %Y "$M/tdir")" -ge "$T_BEFORE" ]'
 
+# ---------------------------------------------------------------- huge sizes
+
+# A record's offset in the object must fit in an off_t: past about 8.9 EiB
+# writes, truncates and allocations are EFBIG (they were a wrapped offset:
+# EINVAL, or a size no object could hold).  A sparse file shrunk inside its
+# hole must not ask the backing for a longer object (ext4 stops at 16 TiB).
+# Both files are removed, pass or fail: the persistence check below reads
+# every file, and an 8 EiB one would take forever.
+is_raw || check_errno "a write, truncate or fallocate past the largest size is EFBIG" OK '
+fd = os.open(A[0], os.O_RDWR | os.O_CREAT, 0o644)
+os.unlink(A[0])
+os.write(fd, b"head")
+for what, f in (("truncate", lambda: os.ftruncate(fd, (1 << 63) - 1)),
+                ("fallocate", lambda: os.posix_fallocate(fd, (1 << 63) - 8192, 4096))):
+    try:
+        f()
+        raise AssertionError(what + " to 2^63-1 succeeded")
+    except OSError as e:
+        assert e.errno == errno.EFBIG, (what, e)
+try:
+    os.pwrite(fd, b"x", (1 << 63) - 10)
+    os.fsync(fd)
+    raise AssertionError("a write at 2^63-10 succeeded")
+except OSError as e:
+    assert e.errno == errno.EFBIG, e
+os.ftruncate(fd, 4)
+assert os.pread(fd, 10, 0) == b"head"
+os.close(fd)' "$M/huge"
+is_raw || check_errno "a 4 EiB sparse file shrinks back to its data" OK '
+fd = os.open(A[0], os.O_RDWR | os.O_CREAT, 0o644)
+os.unlink(A[0])
+os.write(fd, b"head")
+os.ftruncate(fd, 1 << 62)
+assert os.fstat(fd).st_size == 1 << 62
+assert os.pread(fd, 4, (1 << 62) - 4) == bytes(4)
+os.ftruncate(fd, 1 << 61)
+os.ftruncate(fd, 4)
+assert os.pread(fd, 10, 0) == b"head"
+os.close(fd)' "$M/sparse4e"
+
 # ---------------------------------------------------------------- datacheck
 
 # Reads, writes, holes, truncates, appends, mmap, fallocate (every mode),
