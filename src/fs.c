@@ -497,11 +497,19 @@ itab_trim(struct rfs_fs *fs, size_t budget)
 
 /* ---- attributes ------------------------------------------------------ */
 
+/* NS as a timespec; tv_nsec is never negative, also before 1970 (C's
+ * division truncates toward zero, so -0.5 s must become -1 s + 0.5e9). */
 static void
 ts_of(int64_t ns, struct timespec *ts)
 {
-	ts->tv_sec = (time_t)(ns / RFS_NSEC);
-	ts->tv_nsec = (long)(ns % RFS_NSEC);
+	int64_t sec = ns / RFS_NSEC, rem = ns % RFS_NSEC;
+
+	if (rem < 0) {
+		sec--;
+		rem += RFS_NSEC;
+	}
+	ts->tv_sec = (time_t)sec;
+	ts->tv_nsec = (long)rem;
 }
 
 /* A timespec in ns, clamped to what 64-bit ns can hold (1677..2262). */

@@ -604,6 +604,17 @@ is_raw && DC_STRICT=
 check "datacheck 20000 ops, seed 1" "$DATACHECK" $DC_STRICT -n 20000 -s 1 "$M/dc1"
 check "datacheck 20000 ops, seed 2" "$DATACHECK" $DC_STRICT -n 20000 -s 2 "$M/dc2"
 
+# ---------------------------------------------------------------- old times
+
+# Before 1970 a time is negative: its fraction must still come back as
+# 0..999999999 ns (the daemon once split it toward zero: 12:00:00.5 became
+# 12:00:01.999999999).  A directory's times come from the daemon at once,
+# a file's after the remount below.
+OLD_T="1960-05-01 12:00:00.5 UTC"
+mkdir "$M/olddir" && touch -d "$OLD_T" "$M/olddir" "$M/oldfile"
+check_eq "a directory's time before 1970 keeps its fraction" \
+	"1960-05-01 12:00:00.500000000 +0000" "$(TZ=UTC stat -c %y "$M/olddir")"
+
 # ---------------------------------------------------------------- persistence
 
 SUM_BEFORE=$(cd "$M" && find . -path ./many -prune -o -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum)
@@ -616,6 +627,9 @@ if ! is_raw; then
 	[ "$(stat -c %u:%g "$M/attr")" = 1234:5678 ] && [ "$(readlink "$M/sl")" = target-name ] &&
 	[ "$(getfattr -e hex -n user.bin "$M/xa" | sed -n "s/^user.bin=//p")" = 0x00ff00ff ] &&
 	[ "$(stat -c %g "$M/sgid/f")" = 4321 ] && [ -p "$M/fifo" ] && [ "$(ls "$M/many" | wc -l)" = 500 ]'
+	check_eq "times before 1970 survive a remount" \
+		"1960-05-01 12:00:00.500000000 +0000 1960-05-01 12:00:00.500000000 +0000" \
+		"$(TZ=UTC stat -c %y "$M/olddir" "$M/oldfile" | tr '\n' ' ' | sed 's/ $//')"
 	rfs_umount "$M"
 fi
 
