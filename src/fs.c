@@ -82,6 +82,7 @@ struct rfs_fs {
 	struct event_cache *events;   /* all events, small */
 	size_t nevents;
 	int recover;                  /* -o ro,recover: show what keys open */
+	int noatime;                  /* -o noatime (rfs_fs_set_noatime) */
 	void (*due_hook)(void);       /* a due file was closed for the last time */
 	/* Key windows already recorded in the catalog by this process. */
 	struct { char cls[RFS_CLASS_MAX + 1]; int64_t start; } kwcache[16];
@@ -1565,6 +1566,21 @@ handle_new(struct inode *in, int flags)
 	return h;
 }
 
+/*
+ * relatime (see rfs_fs_set_noatime): whether reading IN now sets its
+ * atime.  Caller holds meta.  The new atime reaches the catalog with the
+ * inode's next write (a file's at its flush, a directory's at once).
+ */
+static int
+atime_due(struct rfs_fs *fs, const struct inode *in, int64_t now)
+{
+	const struct rfs_attr *a = &in->a;
+
+	return !fs->noatime && !fs->st->readonly && now > a->atime &&
+	    (a->atime <= a->mtime || a->atime <= a->ctime ||
+	    now - a->atime >= 24 * 3600 * RFS_NSEC);
+}
+
 int
 rfs_fs_open(struct rfs_fs *fs, const struct rfs_ctx *ctx, uint64_t ino,
     int flags, struct rfs_handle **hp)
@@ -1585,6 +1601,11 @@ rfs_fs_open(struct rfs_fs *fs, const struct rfs_ctx *ctx, uint64_t ino,
 		rc = rfs_retention_may_destroy(fs->pol, &in->a, now);
 	if (rc == 0) {
 		in->nopen++;
+		if ((flags & O_ACCMODE) != O_WRONLY && !(flags & O_NOATIME) &&
+		    atime_due(fs, in, now)) {
+			in->a.atime = now;
+			in->dirty = 1;
+		}
 	} else if (in != NULL) {
 		iput_maybe(fs, in);
 	}
@@ -2517,6 +2538,10 @@ rfs_fs_readdir(struct rfs_fs *fs, uint64_t ino, int64_t off, int plus,
 	meta_lock(fs);
 	if ((rc = dir_get(fs, ino, &dir)) != 0)
 		goto out;
+	if (off == 0 && atime_due(fs, dir, r.now)) {
+		dir->a.atime = r.now;
+		(void)rfs_cat_inode_put(fs->st->cat, &dir->a);
+	}
 	/* "." and ".." carry no attributes (ino 0): no lookup is counted. */
 	memset(&e, 0, sizeof(e));
 	e.st.st_mode = S_IFDIR;
@@ -2949,6 +2974,12 @@ void
 rfs_fs_set_recover(struct rfs_fs *fs, int on)
 {
 	fs->recover = on;
+}
+
+void
+rfs_fs_set_noatime(struct rfs_fs *fs, int on)
+{
+	fs->noatime = on;
 }
 
 void

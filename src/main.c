@@ -28,7 +28,7 @@
 struct opts {
 	char *backing, *mountpoint;
 	char *keyfile, *passfile, *policy, *keystore;
-	int recover, foreground, single, debug, help, version, ro;
+	int recover, foreground, single, debug, help, version, ro, noatime;
 	int commit_ms;
 };
 
@@ -37,7 +37,7 @@ struct opts {
 #define COMMIT_MS_DEFAULT 100
 
 enum { KEY_HELP, KEY_VERSION, KEY_FG, KEY_SINGLE, KEY_DEBUG, KEY_RDEBUG,
-    KEY_RO };
+    KEY_RO, KEY_NOATIME };
 
 static const struct fuse_opt spec[] = {
 	{ "keyfile=%s", offsetof(struct opts, keyfile), 0 },
@@ -55,6 +55,7 @@ static const struct fuse_opt spec[] = {
 	FUSE_OPT_KEY("-d", KEY_DEBUG),
 	FUSE_OPT_KEY("debug", KEY_RDEBUG),
 	FUSE_OPT_KEY("ro", KEY_RO),
+	FUSE_OPT_KEY("noatime", KEY_NOATIME),
 	FUSE_OPT_END
 };
 
@@ -89,6 +90,9 @@ opt_proc(void *data, const char *arg, int key, struct fuse_args *out)
 	case KEY_RO:
 		o->ro = 1;
 		return 1;            /* and the kernel mounts read-only */
+	case KEY_NOATIME:
+		o->noatime = 1;
+		return 1;            /* and mount(8) shows it */
 	case FUSE_OPT_KEY_OPT:
 		/* fstab and systemd options meant for mount(8), not FUSE. */
 		if (strncmp(arg, "x-", 2) == 0 || strcmp(arg, "nofail") == 0 ||
@@ -123,6 +127,7 @@ usage(void)
 "  -o ro,recover       read-only view of a backup copy (root only)\n"
 "  -o commit_ms=N      commit catalog changes in groups, within N ms\n"
 "                      (default 100; 0: every change at once)\n"
+"  -o noatime          reading never sets access times (default: relatime)\n"
 "  -o debug, -d        trace requests (-d also stays in the foreground)\n"
 "  -f                  stay in the foreground (log to stderr)\n"
 "  -s                  single-threaded request loop\n"
@@ -324,6 +329,7 @@ main(int argc, char **argv)
 	}
 	pol = NULL;                      /* owned by fs now */
 	rfs_fs_set_recover(rf.fs, o.recover);
+	rfs_fs_set_noatime(rf.fs, o.noatime);
 	if (!rf.readonly && rfs_fs_recover_keys(rf.fs) < 0)
 		rfs_warn("cannot check the key store for what a crash left;"
 		    " retentionctl fsck reports it");

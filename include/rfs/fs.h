@@ -150,6 +150,16 @@ int rfs_fs_resolve(struct rfs_fs *fs, const char *path, uint64_t *ino);
 int rfs_fs_hold_locked(struct rfs_fs *fs, uint64_t ino, int hold,
     uint32_t uid, int64_t now);
 
+/*
+ * Access times: FUSE marks every inode S_NOATIME, so the kernel leaves
+ * atime to the filesystem.  By default it follows relatime, as a disk
+ * filesystem mounted by default does: opening a file for reading, or
+ * reading a directory from its start, sets atime to now when atime is not
+ * after mtime or ctime, or is a day old.  With ON (-o noatime) it is
+ * never updated by reading.
+ */
+void rfs_fs_set_noatime(struct rfs_fs *fs, int on);
+
 /* ---- for the admin layer (admin.c, sweeper.c) ---- */
 void rfs_fs_set_recover(struct rfs_fs *fs, int on);
 /*

@@ -615,6 +615,22 @@ mkdir "$M/olddir" && touch -d "$OLD_T" "$M/olddir" "$M/oldfile"
 check_eq "a directory's time before 1970 keeps its fraction" \
 	"1960-05-01 12:00:00.500000000 +0000" "$(TZ=UTC stat -c %y "$M/olddir")"
 
+# ---------------------------------------------------------------- atime
+
+# relatime, as ext4 mounted by default: reading sets atime when it is not
+# after mtime/ctime (or a day old); O_NOATIME and -o noatime leave it.  The
+# kernel's attribute cache may show the old value for up to 1 s.
+if ! is_raw; then
+	echo data >"$M/at" && echo data >"$M/at-noatime" && mkdir "$M/atdir" &&
+		touch -a -d "2000-01-01 UTC" "$M/at" "$M/atdir"
+	cat "$M/at" >/dev/null
+	ls "$M/atdir" >/dev/null
+	check "reading a file sets its atime" poll_until 5 eval '[ "$(stat -c %X "$M/at")" -gt 946684800 ]'
+	check "listing a directory sets its atime" poll_until 5 eval '[ "$(stat -c %X "$M/atdir")" -gt 946684800 ]'
+	AT1=$(stat -c %x "$M/at")
+	cat "$M/at" >/dev/null
+fi
+
 # ---------------------------------------------------------------- persistence
 
 SUM_BEFORE=$(cd "$M" && find . -path ./many -prune -o -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum)
@@ -627,6 +643,17 @@ if ! is_raw; then
 	[ "$(stat -c %u:%g "$M/attr")" = 1234:5678 ] && [ "$(readlink "$M/sl")" = target-name ] &&
 	[ "$(getfattr -e hex -n user.bin "$M/xa" | sed -n "s/^user.bin=//p")" = 0x00ff00ff ] &&
 	[ "$(stat -c %g "$M/sgid/f")" = 4321 ] && [ -p "$M/fifo" ] && [ "$(ls "$M/many" | wc -l)" = 500 ]'
+	check_eq "the atime a read set survives a remount; a second read left it" "$AT1" "$(stat -c %x "$M/at")"
+	# (The checksums above read every file: at-noatime is set up now.)
+	touch -a -d "2000-01-01 UTC" "$M/at-noatime"
+	pyrun 'os.read(os.open(A[0], os.O_RDONLY | os.O_NOATIME), 10)' "$M/at-noatime"
+	rfs_umount "$M"
+	rfs_mount "$B" "$M" noatime || abort "remount -o noatime failed"
+	check_eq "an O_NOATIME read left atime alone" 946684800 "$(stat -c %X "$M/at-noatime")"
+	cat "$M/at-noatime" >/dev/null
+	rfs_umount "$M"
+	rfs_mount "$B" "$M" || abort "remount failed"
+	check_eq "-o noatime: a read leaves atime alone" 946684800 "$(stat -c %X "$M/at-noatime")"
 	check_eq "times before 1970 survive a remount" \
 		"1960-05-01 12:00:00.500000000 +0000 1960-05-01 12:00:00.500000000 +0000" \
 		"$(TZ=UTC stat -c %y "$M/olddir" "$M/oldfile" | tr '\n' ' ' | sed 's/ $//')"
