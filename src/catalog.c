@@ -331,7 +331,6 @@ static const char format1_upgrade[] =
     "UPDATE meta SET value = 2 WHERE key = 'format';"
     "COMMIT;";
 
-/* Reads the catalog's format; converts format 1 when READONLY is 0. */
 /* The WAL's descriptor (opened on first use), or -1 with errno set. */
 static int
 wal_fd(struct rfs_catalog *c)
@@ -381,6 +380,7 @@ pragma_int(struct rfs_catalog *c, const char *query)
 	return v;
 }
 
+/* Reads the catalog's format; converts format 1 when READONLY is 0. */
 static int
 format_check(struct rfs_catalog *c, int readonly, const char *path,
     char *err, size_t errlen)
@@ -528,7 +528,6 @@ rfs_cat_set_batch(struct rfs_catalog *c, int (*may_open)(void *),
 	c->opened = opened;
 	c->batch_ctx = ctx;
 }
-
 
 /*
  * Starts writing a committed batch's WAL frames to disk without waiting
