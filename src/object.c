@@ -419,7 +419,7 @@ int
 rfs_obj_truncate(struct rfs_obj *o, uint64_t size)
 {
 	struct stat sb;
-	uint64_t idx;
+	uint64_t idx, cut;
 	int rc = 0;
 
 	if (size == o->size)
@@ -435,26 +435,37 @@ rfs_obj_truncate(struct rfs_obj *o, uint64_t size)
 			o->size = size;
 		return rc;
 	}
+	/*
+	 * Cut the object after the new last block: space allocated below the
+	 * cut stays, the rest is freed, as a truncate does on a disk
+	 * filesystem.  A stored partial last block is sealed again at its new
+	 * length first; one in a hole (past the object's end) stays a hole.
+	 * Where the object is shorter than the cut, the cut lengthens it,
+	 * which frees nothing past the new end, so the length is set a second
+	 * time, which does (ext4, XFS).  A length the backing cannot hold
+	 * (EFBIG: ext4 past 16 TiB) is not needed: past the object's end is
+	 * a hole already.
+	 */
 	idx = size / RFS_BLOCK;
-	if (size % RFS_BLOCK != 0) {
+	cut = idx * RFS_RECORD;
+	if (fstat(o->fd, &sb) != 0)
+		return -errno;
+	if (size % RFS_BLOCK != 0 && (uint64_t)sb.st_size > cut) {
 		rc = reseal(o, idx, block_len(o->size, idx),
 		    block_len(size, idx));
 		if (rc != 0)
 			return rc;
-		if (ftruncate(o->fd, (off_t)(idx * RFS_RECORD +
-		    size % RFS_BLOCK + RFS_BLOCK_OVERHEAD)) != 0)
-			return -errno;
+		cut += size % RFS_BLOCK + RFS_BLOCK_OVERHEAD;
 	} else {
-		/* Never lengthen the object: past its end is a hole already
-		 * (and a sparse file shrunk within its hole would otherwise
-		 * ask the backing for a length it may not allow). */
 		o->cache_valid = 0;
-		if (fstat(o->fd, &sb) != 0)
-			return -errno;
-		if ((uint64_t)sb.st_size > idx * RFS_RECORD &&
-		    ftruncate(o->fd, (off_t)(idx * RFS_RECORD)) != 0)
-			return -errno;
 	}
+	if ((uint64_t)sb.st_size < cut && ftruncate(o->fd, (off_t)cut) != 0) {
+		if (errno != EFBIG)
+			return -errno;
+		cut = (uint64_t)sb.st_size;
+	}
+	if (ftruncate(o->fd, (off_t)cut) != 0)
+		return -errno;
 	o->size = size;
 	return 0;
 }

@@ -338,6 +338,10 @@ if ! is_raw; then
 	K2=$(backing_kib)
 	check_sh "fallocate --keep-size reserves too (+$((K2 - K1)) KiB for 16 MiB) and keeps the size" '
 	[ $(('"$K2 - $K1"')) -ge 16000 ] && [ "$(stat -c %s "$M/reserve")" = 33554432 ]'
+	truncate -s 16M "$M/reserve"
+	K2b=$(backing_kib)
+	check_sh "truncating a reserved file keeps the space below the cut, frees the rest (-$((K2 - K2b)) KiB)" '
+	[ $(('"$K2 - $K2b"')) -ge 31000 ] && [ $(('"$K2b - $K0"')) -ge 16000 ]'
 	head -c 16M /dev/urandom >"$M/punchfree"
 	sync "$M/punchfree"
 	K3=$(backing_kib)

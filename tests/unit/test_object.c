@@ -759,6 +759,45 @@ TEST(write_overflow)
 	CHECK_EQ(rfs_obj_write(o, "ab", 2, UINT64_MAX), -EFBIG);
 	CHECK_EQ(rfs_obj_write(o, "ab", 2, UINT64_MAX - 1), -EFBIG);
 	CHECK_EQ(o->size, 0);
+	/* Past the largest size a record offset can address. */
+	CHECK_EQ(rfs_obj_write(o, "ab", 2, RFS_OBJ_MAX_SIZE - 1), -EFBIG);
+	CHECK_EQ(rfs_obj_truncate(o, RFS_OBJ_MAX_SIZE + 1), -EFBIG);
+	CHECK_EQ(rfs_obj_reserve(o, RFS_OBJ_MAX_SIZE, 1), -EFBIG);
+	CHECK_EQ(rfs_obj_truncate(o, RFS_OBJ_MAX_SIZE), 0);
+	CHECK_EQ(o->size, RFS_OBJ_MAX_SIZE);
+	CHECK_EQ(file_len(27), 0);
+	CHECK_EQ(rfs_obj_truncate(o, 0), 0);
+	rfs_obj_close(o);
+	teardown();
+}
+
+/* Shrinking into a hole past the object's end: the new last block stays a
+ * hole (nothing is sealed there), and the object is never lengthened for
+ * it beyond what a cut at a block boundary needs. */
+TEST(shrink_into_hole)
+{
+	static unsigned char model[8 * RFS_BLOCK];
+	struct rfs_obj *o = NULL;
+
+	CHECK_EQ(setup(), 0);
+	CHECK_EQ(open_obj(28, 1, 17, 0, &o), 0);
+	fill(model, 100, 3);
+	CHECK_EQ(rfs_obj_write(o, model, 100, 0), 100);
+	CHECK_EQ(rfs_obj_truncate(o, 8 * RFS_BLOCK), 0);
+	CHECK_EQ(file_len(28), RFS_RECORD);     /* the grown first block */
+	CHECK_EQ(rfs_obj_truncate(o, 5 * RFS_BLOCK + 7), 0);
+	/* Cut where block 5 starts; block 5 is still a hole. */
+	CHECK_EQ(file_len(28), 5 * RFS_RECORD);
+	CHECK(matches(o, model, 5 * RFS_BLOCK + 7));
+	CHECK_EQ(rfs_obj_truncate(o, 3 * RFS_BLOCK), 0);
+	CHECK_EQ(file_len(28), 3 * RFS_RECORD);
+	CHECK(matches(o, model, 3 * RFS_BLOCK));
+	rfs_obj_close(o);
+	CHECK_EQ(open_obj(28, 0, 17, 3 * RFS_BLOCK, &o), 0);
+	CHECK(matches(o, model, 3 * RFS_BLOCK));
+	CHECK_EQ(rfs_obj_write(o, "z", 1, 3 * RFS_BLOCK), 1);
+	model[3 * RFS_BLOCK] = 'z';
+	CHECK(matches(o, model, 3 * RFS_BLOCK + 1));
 	rfs_obj_close(o);
 	teardown();
 }
@@ -800,6 +839,7 @@ main(void)
 	    CASE(hole_past_eof),
 	    CASE(block_boundaries),
 	    CASE(truncate_grow_shrink),
+	    CASE(shrink_into_hole),
 	    CASE(random_model),
 	    CASE(zero_and_reserve),
 	    CASE(size_is_max_of_catalog_and_object),
