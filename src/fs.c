@@ -1860,6 +1860,15 @@ rfs_fs_fallocate(struct rfs_fs *fs, struct rfs_handle *h, int mode,
 		goto out;
 	if (mode & zero)
 		rc = rfs_obj_zero(in->obj, off, len);
+	/* An allocation may take all the space left, and a batch that can
+	 * no longer be committed is lost whole (SQLite rolls back a COMMIT
+	 * that fails for space): commit what is pending first.  Later
+	 * batches open only with room for them (BATCH_MIN_FREE). */
+	if (rc == 0 && !(mode & FALLOC_FL_PUNCH_HOLE)) {
+		meta_lock(fs);
+		rc = rfs_cat_flush(fs->st->cat);
+		meta_unlock(fs);
+	}
 	/* Where the backing cannot allocate, an allocation answers
 	 * EOPNOTSUPP having changed nothing (glibc's posix_fallocate then
 	 * writes the range); a zeroed range needs no allocation to read

@@ -4,6 +4,8 @@
 #      1b. a file whose write was cut by ENOSPC must stay usable;
 #      1c. destroying a sparse object with little space left must free it;
 #      1d. the catalog's own log must not fill a small backing;
+#      1e. an allocation that fills the backing must not cost the changes
+#          waiting to be committed;
 #   2. the backing filesystem becomes read-only;
 #   3. the key store (-o keystore=DIR) disappears, live and between mounts;
 #   4. another process tries to lock the SQLite catalog of a live mount;
@@ -20,6 +22,7 @@ cd "$T" || exit 1
 CTL=$BUILD/retentionctl
 TD=$T/td                # the small tmpfs holding the stores of parts 1-2
 TD_MOUNTED=0
+TD2=$T/td2              # part 1e's tmpfs
 HELPERS=()              # background helper processes (python clients)
 
 faults_cleanup() {
@@ -32,6 +35,9 @@ faults_cleanup() {
 	rfs_stop_daemons
 	if [ "$TD_MOUNTED" = 1 ]; then
 		umount "$TD" 2>/dev/null || umount -l "$TD" 2>/dev/null
+	fi
+	if mountpoint -q "$TD2" 2>/dev/null; then
+		umount "$TD2" 2>/dev/null || umount -l "$TD2" 2>/dev/null
 	fi
 	rfs_cleanup
 }
@@ -413,6 +419,49 @@ for i in range(4000):
 	rfs_umount "$M1"
 	fsck_store "fsck after the churn exits 0" "$B3" --keyfile "$K3"
 	rm -rf "$B3"
+fi
+
+# ============ 1e. an allocation fills the backing while changes are pending
+# Catalog changes wait in a batch (here for up to 10 minutes, -o
+# commit_ms); a COMMIT that fails for space is rolled back whole by SQLite,
+# so an allocation, which can take all the space left at once, commits
+# what is pending first.  288 MiB of tmpfs: a batch opens only with more
+# than 256 MiB free.
+
+mkdir -p "$TD2"
+if mount -t tmpfs -o size=288m,mode=0700 tmpfs "$TD2"; then
+	B5=$TD2/b K5=$T/key5
+	rfs_init "$B5" "$K5"
+	if rfs_mount "$B5" "$M1" commit_ms=600000; then
+		check "20 small files written, their catalog rows waiting in a batch" pyrun '
+for i in range(20):
+    with open(A[0] + "/pending%02d" % i, "w") as f:
+        f.write("pending %d\n" % i)' "$M1"
+		# Objects take 4,136 bytes of backing per 4,096 of file.
+		HOG=$(( ($(fs_bytes "$TD2" avail) - (16 << 10)) / 4136 * 4096 ))
+		terrno 60 '
+fd = os.open(A[0], os.O_WRONLY | os.O_CREAT, 0o644)
+os.posix_fallocate(fd, 0, int(A[1]))
+os.close(fd)' "$M1/hog" "$HOG"
+		# ENOSPC when committing the batch took what was measured free
+		# (tmpfs then gives a failed allocation back).
+		check_outcome "fallocate of all but ~16 KiB of the backing" "OK ENOSPC" 60000
+		[ "$GOT" = OK ] && check_sh "the backing is nearly full" \
+			'[ "$(fs_bytes "$TD2" avail)" -lt $((1 << 20)) ]'
+		rfs_umount "$M1"
+		if rfs_mount "$B5" "$M1"; then
+			check_sh "after a remount the 20 files are there, with their contents" '
+			for i in $(seq 0 19); do
+				f=$(printf "%s/pending%02d" "$M1" "$i")
+				[ "$(cat "$f" 2>&1)" = "pending $i" ] || { echo "$f: $(cat "$f" 2>&1)"; exit 1; }
+			done'
+			rfs_umount "$M1"
+		fi
+		fsck_store "fsck after the allocation exits 0" "$B5" --keyfile "$K5"
+	fi
+	umount "$TD2"
+else
+	fail "mount a 288 MiB tmpfs for part 1e"
 fi
 
 # ===================================================== 3. key store gone
