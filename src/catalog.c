@@ -8,10 +8,12 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
 
@@ -40,6 +42,16 @@
 #define WAL_CHECKPOINT_PAGES 16384
 #define WAL_SHARE_OF_FREE 8
 #define WAL_MIN_PAGES 16
+
+/*
+ * Space for the next commits, allocated ahead past the WAL's end (with
+ * KEEP_SIZE, so SQLite sees no change).  A COMMIT that cannot write its
+ * frames is rolled back whole by SQLite, and with group commit that is up
+ * to 100 ms of other people's changes; the space left can go at any moment
+ * (another program, an allocation).  At most WAL_RESERVE, and no more
+ * than 1/WAL_SHARE_OF_FREE of the space free; renewed when half is used.
+ */
+#define WAL_RESERVE (8ULL << 20)
 
 /*
  * Directory entries are keyed by (parent, hash) in a WITHOUT ROWID table,
@@ -176,6 +188,8 @@ struct rfs_catalog {
 	unsigned char writes[S_COUNT];    /* statement I changes the database */
 	char *wal_path;
 	int wal_fd;
+	uint64_t wal_len;                 /* the WAL's length at the last commit */
+	uint64_t wal_reserved;            /* allocated up to here (wal_reserve) */
 	int page_size;
 	int batch;                        /* group commit on */
 	int unsynced;                     /* written since the last sync */
@@ -336,8 +350,33 @@ static int
 wal_fd(struct rfs_catalog *c)
 {
 	if (c->wal_fd < 0)
-		c->wal_fd = open(c->wal_path, O_RDONLY | O_CLOEXEC);
+		c->wal_fd = open(c->wal_path, O_RDWR | O_CLOEXEC);
 	return c->wal_fd;
+}
+
+/* Keeps space allocated past the WAL's end: see WAL_RESERVE. */
+static void
+wal_reserve(struct rfs_catalog *c, unsigned long long avail)
+{
+	unsigned long long want = avail / WAL_SHARE_OF_FREE;
+	struct stat sb;
+
+	if (fstat(c->wal_fd, &sb) != 0)
+		return;
+	if (want > WAL_RESERVE)
+		want = WAL_RESERVE;
+	/* A shorter WAL was truncated (a TRUNCATE checkpoint), and what
+	 * was allocated past its end went with it. */
+	if ((uint64_t)sb.st_size >= c->wal_len &&
+	    (uint64_t)sb.st_size + want / 2 <= c->wal_reserved) {
+		c->wal_len = (uint64_t)sb.st_size;
+		return;
+	}
+	c->wal_len = (uint64_t)sb.st_size;
+	c->wal_reserved = c->wal_len;
+	if (want > 0 && fallocate(c->wal_fd, FALLOC_FL_KEEP_SIZE, sb.st_size,
+	    (off_t)want) == 0)
+		c->wal_reserved += want;
 }
 
 /* SQLite's hook after each commit: FRAMES pages are in the WAL.  See
@@ -346,22 +385,24 @@ static int
 wal_hook(void *ctx, sqlite3 *db, const char *name, int frames)
 {
 	struct rfs_catalog *c = ctx;
+	unsigned long long avail = ULLONG_MAX;
 	struct statvfs sv;
-	int mode;
+	int mode = -1;
 
+	if (wal_fd(c) >= 0 && fstatvfs(c->wal_fd, &sv) == 0)
+		avail = (unsigned long long)sv.f_bavail * sv.f_frsize;
 	if (frames >= WAL_CHECKPOINT_PAGES)
 		mode = SQLITE_CHECKPOINT_PASSIVE;
-	else if (frames >= WAL_MIN_PAGES && wal_fd(c) >= 0 &&
-	    fstatvfs(c->wal_fd, &sv) == 0 &&
-	    (unsigned long long)frames * (unsigned)c->page_size >
-	    (unsigned long long)sv.f_bavail * sv.f_frsize / WAL_SHARE_OF_FREE)
+	else if (frames >= WAL_MIN_PAGES && (unsigned long long)frames *
+	    (unsigned)c->page_size > avail / WAL_SHARE_OF_FREE)
 		mode = SQLITE_CHECKPOINT_TRUNCATE;
-	else
-		return SQLITE_OK;
 	/* A checkpoint that fails (the disk too full even for the
 	 * database's growth) leaves the WAL as it was: the next commit
 	 * tries again. */
-	(void)sqlite3_wal_checkpoint_v2(db, name, mode, NULL, NULL);
+	if (mode >= 0)
+		(void)sqlite3_wal_checkpoint_v2(db, name, mode, NULL, NULL);
+	if (c->wal_fd >= 0 && avail != ULLONG_MAX)
+		wal_reserve(c, avail);
 	return SQLITE_OK;
 }
 
