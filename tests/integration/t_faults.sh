@@ -422,69 +422,61 @@ for i in range(4000):
 	rm -rf "$B3"
 fi
 
-# ============ 1e. an allocation fills the backing while changes are pending
+# ================== 1e, 1f. the backing fills while changes are pending
 # Catalog changes wait in a batch (here for up to 10 minutes, -o
-# commit_ms); a COMMIT that fails for space is rolled back whole by SQLite,
-# so an allocation, which can take all the space left at once, commits
-# what is pending first.  288 MiB of tmpfs: a batch opens only with more
-# than 256 MiB free.
+# commit_ms); a COMMIT that fails for space is rolled back whole by SQLite.
+# 1e: an allocation through the mount, which can take all the space left
+# at once, commits what is pending first.  1f: another program takes every
+# byte left; the catalog keeps space allocated past its WAL for its
+# commits.  288 MiB of tmpfs: a batch opens only with more than 256 MiB free.
 
-mkdir -p "$TD2"
-if mount -t tmpfs -o size=288m,mode=0700 tmpfs "$TD2"; then
-	B5=$TD2/b K5=$T/key5
-	rfs_init "$B5" "$K5"
-	if rfs_mount "$B5" "$M1" commit_ms=600000; then
-		check "20 small files written, their catalog rows waiting in a batch" pyrun '
+fill_by_allocation() {
+	# Objects take 4,136 bytes of backing per 4,096 of file.
+	local hog=$(( ($(fs_bytes "$TD2" avail) - (16 << 10)) / 4136 * 4096 ))
+	terrno 60 '
+fd = os.open(A[0], os.O_WRONLY | os.O_CREAT, 0o644)
+os.posix_fallocate(fd, 0, int(A[1]))
+os.close(fd)' "$M1/hog" "$hog"
+	# ENOSPC when committing the batch took what was measured free.
+	check_outcome "fallocate of all but ~16 KiB of the backing" "OK ENOSPC" 60000
+}
+fill_from_outside() {
+	fill_fs "$TD2" 0
+	check_sh "another program filled the backing" '[ "$(fs_bytes "$TD2" avail)" -lt 4096 ]'
+}
+
+# pending_batch_survives PART FILL: 20 files whose catalog rows wait in a
+# batch, then FILL; after a remount all 20 must be there, fsck clean.
+pending_batch_survives() {
+	local part=$1 fill=$2 b=$TD2/b$1 k=$T/key$1
+	rfs_init "$b" "$k"
+	rfs_mount "$b" "$M1" commit_ms=600000 || return
+	check "$part: 20 files written, their catalog rows waiting in a batch" pyrun '
 for i in range(20):
     with open(A[0] + "/pending%02d" % i, "w") as f:
         f.write("pending %d\n" % i)' "$M1"
-		# Objects take 4,136 bytes of backing per 4,096 of file.
-		HOG=$(( ($(fs_bytes "$TD2" avail) - (16 << 10)) / 4136 * 4096 ))
-		terrno 60 '
-fd = os.open(A[0], os.O_WRONLY | os.O_CREAT, 0o644)
-os.posix_fallocate(fd, 0, int(A[1]))
-os.close(fd)' "$M1/hog" "$HOG"
-		# ENOSPC when committing the batch took what was measured free.
-		check_outcome "fallocate of all but ~16 KiB of the backing" "OK ENOSPC" 60000
+	"$fill"
+	rfs_umount "$M1"
+	rm -f "$TD2/filler"
+	if rfs_mount "$b" "$M1"; then
+		check_sh "$part: after a remount the 20 files are there, with their contents" '
+		for i in $(seq 0 19); do
+			f=$(printf "%s/pending%02d" "$M1" "$i")
+			[ "$(cat "$f" 2>&1)" = "pending $i" ] || { echo "$f: $(cat "$f" 2>&1)"; exit 1; }
+		done'
 		rfs_umount "$M1"
-		if rfs_mount "$B5" "$M1"; then
-			check_sh "after a remount the 20 files are there, with their contents" '
-			for i in $(seq 0 19); do
-				f=$(printf "%s/pending%02d" "$M1" "$i")
-				[ "$(cat "$f" 2>&1)" = "pending $i" ] || { echo "$f: $(cat "$f" 2>&1)"; exit 1; }
-			done'
-			rfs_umount "$M1"
-		fi
-		fsck_store "fsck after the allocation exits 0" "$B5" --keyfile "$K5"
 	fi
-	rm -rf "$B5"
+	fsck_store "$part: fsck exits 0" "$b" --keyfile "$k"
+	rm -rf "$b"
+}
 
-	# 1f. The same batch, and another program takes every byte left: the
-	# catalog keeps space allocated ahead of its WAL for its commits.
-	B6=$TD2/b6 K6=$T/key6
-	rfs_init "$B6" "$K6"
-	if rfs_mount "$B6" "$M1" commit_ms=600000; then
-		check "20 more files written, their catalog rows waiting in a batch" pyrun '
-for i in range(20):
-    with open(A[0] + "/waiting%02d" % i, "w") as f:
-        f.write("waiting %d\n" % i)' "$M1"
-		fill_fs "$TD2" 0
-		check_sh "another program filled the backing" '[ "$(fs_bytes "$TD2" avail)" -lt 4096 ]'
-		rfs_umount "$M1"
-		rm -f "$TD2/filler"
-		if rfs_mount "$B6" "$M1"; then
-			check_sh "after a remount the 20 files are there, with their contents" '
-			for i in $(seq 0 19); do
-				f=$(printf "%s/waiting%02d" "$M1" "$i")
-				[ "$(cat "$f" 2>&1)" = "waiting $i" ] || { echo "$f: $(cat "$f" 2>&1)"; exit 1; }
-			done'
-			rfs_umount "$M1"
-		fi
-		fsck_store "fsck after the backing was filled from outside exits 0" "$B6" --keyfile "$K6"
-	fi
+mkdir -p "$TD2"
+if mount -t tmpfs -o size=288m,mode=0700 tmpfs "$TD2"; then
+	pending_batch_survives 1e fill_by_allocation
+	pending_batch_survives 1f fill_from_outside
 	umount "$TD2"
 else
-	fail "mount a 288 MiB tmpfs for part 1e"
+	fail "mount a 288 MiB tmpfs for parts 1e and 1f"
 fi
 
 # ===================================================== 3. key store gone
