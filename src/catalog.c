@@ -345,12 +345,17 @@ static const char format1_upgrade[] =
     "UPDATE meta SET value = 2 WHERE key = 'format';"
     "COMMIT;";
 
-/* The WAL's descriptor (opened on first use), or -1 with errno set. */
+/* The WAL's descriptor (opened on first use), or -1 with errno set.
+ * Read-write to reserve space (wal_reserve); a read-only catalog's only
+ * syncs it. */
 static int
 wal_fd(struct rfs_catalog *c)
 {
-	if (c->wal_fd < 0)
+	if (c->wal_fd < 0) {
 		c->wal_fd = open(c->wal_path, O_RDWR | O_CLOEXEC);
+		if (c->wal_fd < 0 && (errno == EROFS || errno == EACCES))
+			c->wal_fd = open(c->wal_path, O_RDONLY | O_CLOEXEC);
+	}
 	return c->wal_fd;
 }
 
