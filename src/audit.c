@@ -206,7 +206,8 @@ rfs_audit_verify(struct rfs_store *s, int64_t *bad_id, int64_t *count)
 	*bad_id = 1;
 	if (anchor_get(s->cat, s->k_audit, &v.last_id, v.prev) != 0)
 		return -EBADMSG;
-	rc = rfs_cat_audit_each(s->cat, INT64_MIN, verify_one, &v);
+	rc = rfs_cat_audit_each(s->cat, INT64_MIN, INT64_MIN, 0, verify_one,
+	    &v);
 	*count = v.count;
 	if (rc != 0)
 		return rc;
@@ -247,7 +248,8 @@ rfs_audit_prune(struct rfs_store *s, int64_t before)
 	struct prune p = { .before = before };
 	int rc;
 
-	rc = rfs_cat_audit_each(s->cat, INT64_MIN, prune_scan, &p);
+	rc = rfs_cat_audit_each(s->cat, INT64_MIN, INT64_MIN, 0, prune_scan,
+	    &p);
 	if (rc != 0 || p.id == 0)
 		return rc;
 	if ((rc = anchor_set(s->cat, s->k_audit, p.id, p.mac)) != 0)

@@ -170,7 +170,7 @@ static const char *const sql[S_COUNT] = {
 	[S_AU_LAST] = "SELECT id, time, op, ino, class, uid, detail, mac"
 	    " FROM audit ORDER BY id DESC LIMIT 1",
 	[S_AU_EACH] = "SELECT id, time, op, ino, class, uid, detail, mac"
-	    " FROM audit WHERE time >= ?1 ORDER BY id",
+	    " FROM audit WHERE time >= ?1 AND id > ?2 ORDER BY id LIMIT ?3",
 	[S_AU_PRUNE] = "DELETE FROM audit WHERE id <= ?1",
 	[S_KW_TOUCH] = "INSERT INTO keywin(class, start, last_created)"
 	    " VALUES (?1, ?2, ?3) ON CONFLICT(class, start) DO UPDATE SET"
@@ -1310,14 +1310,16 @@ rfs_cat_audit_last(struct rfs_catalog *c, struct rfs_audit_row *r)
 }
 
 int
-rfs_cat_audit_each(struct rfs_catalog *c, int64_t since, rfs_cat_audit_fn fn,
-    void *ctx)
+rfs_cat_audit_each(struct rfs_catalog *c, int64_t since, int64_t after,
+    int limit, rfs_cat_audit_fn fn, void *ctx)
 {
 	sqlite3_stmt *s = st(c, S_AU_EACH);
 	struct rfs_audit_row r;
 	int rc;
 
 	sqlite3_bind_int64(s, 1, since);
+	sqlite3_bind_int64(s, 2, after);
+	sqlite3_bind_int(s, 3, limit > 0 ? limit : -1);
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		read_audit(s, &r);
 		if (fn(ctx, &r) != 0) {

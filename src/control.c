@@ -139,7 +139,9 @@ allowed(const struct ucred *cr)
 
 /*
  * Progress goes to the client at once, as lines "\001DONE TOTAL\n"
- * before the reply; retentionctl draws them as a bar on a terminal.
+ * before the reply; retentionctl draws them as a bar on a terminal.  (The
+ * commands that report progress write their output after it, and the
+ * reply's buffer is sent only when full or at the end.)
  */
 static void
 progress_out(void *ctx, uint64_t done, uint64_t total)
@@ -151,15 +153,50 @@ progress_out(void *ctx, uint64_t done, uint64_t total)
 	(void)send(*(int *)ctx, line, (size_t)n, MSG_NOSIGNAL);
 }
 
+/*
+ * The reply streams to the client through a stdio buffer, so the daemon
+ * holds at most a buffer and a page of a listing (admin.c) however long
+ * the reply: `audit` of 150,000 records, 12 MB of text, took the peak RSS
+ * to 45 MiB when the whole reply was built in memory first.  A send that
+ * fails (the client gone, or not reading for the 10 s SO_SNDTIMEO) drops
+ * the rest of the reply at once rather than waiting again for each buffer.
+ */
+struct sock_out {
+	int fd;
+	int failed;
+};
+
+static ssize_t
+sock_write(void *cookie, const char *buf, size_t len)
+{
+	struct sock_out *so = cookie;
+	size_t off = 0;
+	ssize_t n;
+
+	while (!so->failed && off < len) {
+		n = send(so->fd, buf + off, len - off, MSG_NOSIGNAL);
+		if (n <= 0)
+			so->failed = 1;
+		else
+			off += (size_t)n;
+	}
+	/* Everything is "written": stdio would otherwise keep the rest and
+	 * offer it again at the next flush. */
+	return (ssize_t)len;
+}
+
+#define REPLY_BUFFER (64 * 1024)
 
 static void
 serve(struct rfs_control *c, int fd)
 {
+	static const cookie_io_functions_t sock_io = { .write = sock_write };
 	struct ucred cr;
 	socklen_t crlen = sizeof(cr);
-	char *buf = malloc(RFS_CONTROL_MAX), *outbuf = NULL;
+	char *buf = malloc(RFS_CONTROL_MAX);
 	char *argv[RFS_CONTROL_ARGS + 1];
-	size_t len = 0, outlen = 0;
+	struct sock_out so = { .fd = fd };
+	size_t len = 0;
 	int argc, code = 1;
 	FILE *out;
 	ssize_t n;
@@ -169,9 +206,10 @@ serve(struct rfs_control *c, int fd)
 		return;
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &crlen) != 0)
 		goto done;
-	out = open_memstream(&outbuf, &outlen);
+	out = fopencookie(&so, "w", sock_io);
 	if (out == NULL)
 		goto done;
+	setvbuf(out, NULL, _IOFBF, REPLY_BUFFER);
 	/* Read the whole request first, even from a peer that will be
 	 * refused: replying and closing early would reset its connection.
 	 * The client half-closes after its request; 10 s in all to send it,
@@ -204,13 +242,6 @@ serve(struct rfs_control *c, int fd)
 reply:
 	fprintf(out, "\nRFS-EXIT %d\n", code);
 	fclose(out);
-	for (size_t off = 0; off < outlen; ) {
-		n = send(fd, outbuf + off, outlen - off, MSG_NOSIGNAL);
-		if (n <= 0)
-			break;
-		off += (size_t)n;
-	}
-	free(outbuf);
 done:
 	free(buf);
 }

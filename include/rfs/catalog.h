@@ -201,8 +201,10 @@ struct rfs_audit_row {
 int rfs_cat_audit_insert(struct rfs_catalog *c, struct rfs_audit_row *r);
 int rfs_cat_audit_last(struct rfs_catalog *c, struct rfs_audit_row *r);
 typedef int (*rfs_cat_audit_fn)(void *ctx, const struct rfs_audit_row *r);
-int rfs_cat_audit_each(struct rfs_catalog *c, int64_t since,
-    rfs_cat_audit_fn fn, void *ctx);
+/* Records of time >= SINCE and id > AFTER, at most LIMIT (0: all), in
+ * id order. */
+int rfs_cat_audit_each(struct rfs_catalog *c, int64_t since, int64_t after,
+    int limit, rfs_cat_audit_fn fn, void *ctx);
 /* Deletes every record with id <= LAST_ID. */
 int rfs_cat_audit_prune(struct rfs_catalog *c, int64_t last_id);
 
