@@ -159,7 +159,7 @@ reads(struct rfs_catalog *c)
 	memset(&s, 0, sizeof(s));
 	(void)rfs_cat_event_each(c, on_event, &s);
 	memset(&s, 0, sizeof(s));
-	(void)rfs_cat_audit_each(c, INT64_MIN, on_audit, &s);
+	(void)rfs_cat_audit_each(c, INT64_MIN, INT64_MIN, 0, on_audit, &s);
 	(void)rfs_cat_audit_last(c, &row);
 	(void)rfs_cat_keywin_each(c, on_keywin, c);
 }

@@ -479,7 +479,8 @@ TEST(detail_round_trip_through_catalog)
 	CHECK(s != NULL);
 	CHECK_EQ(append(s, 0, 3), 0);            /* record 2 has a detail */
 	f.s = s;
-	CHECK_EQ(rfs_cat_audit_each(s->cat, INT64_MIN, grab_detail, &f), 0);
+	CHECK_EQ(rfs_cat_audit_each(s->cat, INT64_MIN, INT64_MIN, 0, grab_detail,
+	    &f), 0);
 	CHECK(f.text != NULL);
 	CHECK_STR(f.text, "path/secret-name-1");
 	free(f.text);

@@ -831,7 +831,7 @@ TEST(audit_rows)
 	CHECK(last.detail == NULL);
 	CHECK_EQ(last.mac[0], 'e');
 	memset(&a, 0, sizeof(a));
-	CHECK_EQ(rfs_cat_audit_each(c, 1020, audit_cb, &a), 0);
+	CHECK_EQ(rfs_cat_audit_each(c, 1020, INT64_MIN, 0, audit_cb, &a), 0);
 	CHECK_EQ(a.n, 3);
 	CHECK_EQ(a.r[0].id, 3);
 	CHECK_EQ(a.r[0].ino, 42);
@@ -839,9 +839,23 @@ TEST(audit_rows)
 	CHECK_EQ(a.detaillen[0], 0);
 	CHECK_EQ(a.detaillen[1], 6);
 	CHECK_EQ(a.r[2].mac[RFS_MAC_BYTES - 1], 'e');
+	/* Pages: after an id, at most a limit, still from the time on. */
+	memset(&a, 0, sizeof(a));
+	CHECK_EQ(rfs_cat_audit_each(c, 1020, 3, 1, audit_cb, &a), 0);
+	CHECK_EQ(a.n, 1);
+	CHECK_EQ(a.r[0].id, 4);
+	memset(&a, 0, sizeof(a));
+	CHECK_EQ(rfs_cat_audit_each(c, INT64_MIN, 1, 2, audit_cb, &a), 0);
+	CHECK_EQ(a.n, 2);
+	CHECK_EQ(a.r[0].id, 2);
+	CHECK_EQ(a.r[1].id, 3);
+	memset(&a, 0, sizeof(a));
+	CHECK_EQ(rfs_cat_audit_each(c, INT64_MIN, 5, 0, audit_cb, &a), 0);
+	CHECK_EQ(a.n, 0);
 	CHECK_EQ(rfs_cat_audit_prune(c, 2), 0);      /* ids <= 2 */
 	memset(&a, 0, sizeof(a));
-	CHECK_EQ(rfs_cat_audit_each(c, INT64_MIN, audit_cb, &a), 0);
+	CHECK_EQ(rfs_cat_audit_each(c, INT64_MIN, INT64_MIN, 0, audit_cb, &a),
+	    0);
 	CHECK_EQ(a.n, 3);
 	CHECK_EQ(a.r[0].id, 3);
 	/* Ids are never reused after a prune. */
