@@ -969,20 +969,38 @@ rfs_fs_getattr(struct rfs_fs *fs, uint64_t ino, struct stat *st,
 /* ---- creating -------------------------------------------------------- */
 
 /*
- * Classification needs the new file's path relative to the root.
- * Caller holds meta.
+ * Classification needs the new file's path relative to the root, however
+ * deep.  A directory path longer than PATH_MAX is read again into a buffer
+ * for the deepest path rfs_fs_path_of builds (512 names): it used to be
+ * classed "default", so a deep match of a rule (a *.log kept 7 days) kept
+ * its data for the default class's time instead.  A path that cannot be
+ * read fails the create rather than guess.  Caller holds meta.
  */
-static const struct rfs_class *
-classify(struct rfs_fs *fs, uint64_t parent, const char *name)
-{
-	char path[PATH_MAX + NAME_MAX + 2];
-	size_t n;
+#define DEEP_PATH_MAX (512 * (NAME_MAX + 1))
 
-	if (rfs_fs_path_of(fs, parent, path, PATH_MAX) != 0)
-		return rfs_retention_class(fs->pol, "default");
-	n = strlen(path);
-	snprintf(path + n, sizeof(path) - n, "%s%s", n ? "/" : "", name);
-	return rfs_policy_classify(fs->pol, path);
+static int
+classify(struct rfs_fs *fs, uint64_t parent, const char *name,
+    const struct rfs_class **out)
+{
+	char buf[PATH_MAX + NAME_MAX + 2], *path = buf;
+	size_t len = sizeof(buf), n;
+	int rc;
+
+	rc = rfs_fs_path_of(fs, parent, path, len - NAME_MAX - 2);
+	if (rc == -ENAMETOOLONG) {
+		len = DEEP_PATH_MAX + NAME_MAX + 2;
+		if ((path = malloc(len)) == NULL)
+			return -ENOMEM;
+		rc = rfs_fs_path_of(fs, parent, path, len - NAME_MAX - 2);
+	}
+	if (rc == 0) {
+		n = strlen(path);
+		snprintf(path + n, len - n, "%s%s", n ? "/" : "", name);
+		*out = rfs_policy_classify(fs->pol, path);
+	}
+	if (path != buf)
+		free(path);
+	return rc;
 }
 
 /* The latest creation time window START (s) can hold, in ns. */
@@ -1224,6 +1242,10 @@ make_node(struct rfs_fs *fs, const struct rfs_ctx *ctx, struct inode *dir,
 
 	if ((rc = check_name(name)) != 0)
 		return rc;
+	/* Before anything changes: a failure here needs no undoing. */
+	cls = rfs_retention_class(fs->pol, "default");
+	if (S_ISREG(mode) && (rc = classify(fs, dir->ino, name, &cls)) != 0)
+		return rc;
 	name_hash(fs, dir->ino, name, h);
 	rc = rfs_cat_dirent_lookup(fs->st->cat, dir->ino, h, &existing);
 	if (rc == 0) {
@@ -1265,8 +1287,6 @@ make_node(struct rfs_fs *fs, const struct rfs_ctx *ctx, struct inode *dir,
 	a.nlink = S_ISDIR(mode) ? 2 : 1;
 	a.rdev = (uint64_t)rdev;
 	a.atime = a.mtime = a.ctime = a.created = now;
-	cls = S_ISREG(mode) ? classify(fs, dir->ino, name) :
-	    rfs_retention_class(fs->pol, "default");
 	snprintf(a.class, sizeof(a.class), "%s", cls ? cls->name : "default");
 	a.period = rfs_retention_period(fs->pol, now);
 	if ((rc = rfs_cat_inode_insert(fs->st->cat, &a)) != 0)

@@ -61,6 +61,21 @@ check_eq "paths/*.dat does not match sub/paths/p.dat" default "$(xa class "$M/su
 check_eq "deep/**/*.bin spans directories" second "$(xa class "$M/deep/a/b/c.bin")"
 check_eq "deep/**/*.bin: ** matches zero directories" second "$(xa class "$M/deep/top.bin")"
 check_eq "deep/**/*.bin does not match other.bin" default "$(xa class "$M/other.bin")"
+# Deeper than PATH_MAX: the rules still see the whole path (a path too long
+# for a PATH_MAX buffer used to be classed default).  Reached by chdir.
+check_eq "*.log and deep/**/*.bin apply below 4,600 characters of directories" "short second" "$(pyrun '
+name = "d" * 200
+os.chdir(A[0])
+os.makedirs("deep", exist_ok=True)
+os.chdir("deep")
+for i in range(23):
+    os.mkdir(name)
+    os.chdir(name)
+for f in ("far.log", "far.bin"):
+    with open(f, "w") as fh:
+        fh.write("far\n")
+print(os.getxattr("far.log", "user.retention.class").decode(),
+      os.getxattr("far.bin", "user.retention.class").decode())' "$M")"
 
 created=$(xa created "$M/a.log")
 check_sh "user.retention.created is RFC 3339 UTC ($created)" '[[ $created =~ $RFC3339 ]]'
