@@ -1880,23 +1880,23 @@ rfs_fs_fallocate(struct rfs_fs *fs, struct rfs_handle *h, int mode,
 		goto out;
 	if (mode & zero)
 		rc = rfs_obj_zero(in->obj, off, len);
-	/* An allocation may take all the space left, and a batch that can
+	/*
+	 * An allocation may take all the space left, and a batch that can
 	 * no longer be committed is lost whole (SQLite rolls back a COMMIT
 	 * that fails for space): commit what is pending first.  Later
-	 * batches open only with room for them (BATCH_MIN_FREE). */
+	 * batches open only with room for them (BATCH_MIN_FREE).  Where the
+	 * backing cannot allocate, an allocation answers EOPNOTSUPP having
+	 * changed nothing (glibc's posix_fallocate then writes the range); a
+	 * zeroed range needs no allocation to read as zeros.
+	 */
 	if (rc == 0 && !(mode & FALLOC_FL_PUNCH_HOLE)) {
 		meta_lock(fs);
 		rc = rfs_cat_flush(fs->st->cat);
 		meta_unlock(fs);
+		if (rc == 0 && (rc = rfs_obj_reserve(in->obj, off, len)) ==
+		    -EOPNOTSUPP && (mode & FALLOC_FL_ZERO_RANGE))
+			rc = 0;
 	}
-	/* Where the backing cannot allocate, an allocation answers
-	 * EOPNOTSUPP having changed nothing (glibc's posix_fallocate then
-	 * writes the range); a zeroed range needs no allocation to read
-	 * as zeros. */
-	if (rc == 0 && !(mode & FALLOC_FL_PUNCH_HOLE) &&
-	    (rc = rfs_obj_reserve(in->obj, off, len)) == -EOPNOTSUPP &&
-	    (mode & FALLOC_FL_ZERO_RANGE))
-		rc = 0;
 	if (rc == 0 && !(mode & FALLOC_FL_KEEP_SIZE) &&
 	    off + len > in->obj->size)
 		rc = rfs_obj_truncate(in->obj, off + len);
