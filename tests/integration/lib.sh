@@ -185,6 +185,10 @@ def renameat2(a, b, flags):
     if _libc.renameat2(-100, os.fsencode(a), -100, os.fsencode(b), flags) != 0:
         e = ctypes.get_errno()
         raise OSError(e, os.strerror(e), a)
+def syncfs(fd):
+    if _libc.syncfs(fd) != 0:
+        e = ctypes.get_errno()
+        raise OSError(e, os.strerror(e), "syncfs")
 def rd(p):
     with open(p, "rb") as f:
         return f.read()

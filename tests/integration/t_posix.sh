@@ -183,6 +183,27 @@ os.makedirs(A[0]); os.makedirs(A[1] + "/x")
 os.rename(A[0], A[1])
 ' "$M/rn-e1" "$M/rn-e2"
 
+# Removing a name changes the file's ctime, which the kernel writes back
+# (writeback cache) after the file has left the namespace.  That write-back
+# once failed with ESTALE, and the kernel kept it as a write-back error of
+# the whole mount: the next syncfs(2) on it failed, whoever called it.
+check_errno "syncfs after rm, rename over a file, and rm of an open file" OK '
+fd = os.open(A[0], os.O_RDONLY | os.O_DIRECTORY)
+d = A[0] + "/sf"
+os.mkdir(d)
+wr(d + "/a", b"a"); os.unlink(d + "/a")
+syncfs(fd)
+wr(d + "/b", b"b"); wr(d + "/c", b"c"); os.rename(d + "/b", d + "/c")
+syncfs(fd)
+g = os.open(d + "/c", os.O_RDWR)
+os.unlink(d + "/c"); os.write(g, b"more"); os.fsync(g); os.close(g)
+syncfs(fd)
+os.rmdir(d)
+syncfs(fd)
+os.close(fd)
+' "$M"
+check "sync -f on the mount" sync -f "$M"
+
 # ---------------------------------------------------------------- directories
 
 check_sh "mkdir and rmdir" '
