@@ -104,6 +104,10 @@ cmd_policy(int argc, char **argv)
 	return 0;
 }
 
+static const char init_usage[] =
+    "usage: retentionctl init BACKING --keyfile KEY | --passfile FILE"
+    " [--keystore DIR]\n";
+
 static int
 cmd_init(int argc, char **argv)
 {
@@ -113,8 +117,7 @@ cmd_init(int argc, char **argv)
 
 	for (int i = 0; i < argc; i++) {
 		if (strcmp(argv[i], "--help") == 0) {
-			printf("usage: retentionctl init BACKING --keyfile KEY"
-			    " | --passfile FILE [--keystore DIR]\n");
+			fputs(init_usage, stdout);
 			return 0;
 		} else if (strcmp(argv[i], "--keyfile") == 0 && i + 1 < argc)
 			o.keyfile = argv[++i];
@@ -125,14 +128,13 @@ cmd_init(int argc, char **argv)
 		else if (argv[i][0] != '-' && backing == NULL)
 			backing = argv[i];
 		else {
-			fprintf(stderr, "retentionctl: init: unexpected %s\n",
-			    argv[i]);
+			fprintf(stderr, "retentionctl: init: unexpected %s\n%s",
+			    argv[i], init_usage);
 			return 2;
 		}
 	}
 	if (backing == NULL || (o.keyfile == NULL) == (o.passfile == NULL)) {
-		fprintf(stderr, "usage: retentionctl init BACKING --keyfile KEY"
-		    " | --passfile FILE\n");
+		fputs(init_usage, stderr);
 		return 2;
 	}
 	if (rfs_store_create(backing, &o, err, sizeof(err)) != 0) {
@@ -343,6 +345,10 @@ run_offline(const struct offline *off, int argc, char **words)
 	return code;
 }
 
+static const char fsck_usage[] =
+    "usage: retentionctl fsck --store BACKING --keyfile KEY | --passfile FILE"
+    " [--keystore DIR] [--repair]\n";
+
 static int
 cmd_fsck(int argc, char **argv)
 {
@@ -354,20 +360,18 @@ cmd_fsck(int argc, char **argv)
 
 	for (int i = 0; i < argc; i++) {
 		if (strcmp(argv[i], "--help") == 0) {
-			printf("usage: retentionctl fsck --store BACKING --keyfile"
-			    " KEY [--keystore DIR] [--repair]\n");
+			fputs(fsck_usage, stdout);
 			return 0;
 		} else if (strcmp(argv[i], "--repair") == 0)
 			repair = 1;
 		else if (!offline_opt(&off, argc, argv, &i)) {
-			fprintf(stderr, "retentionctl: fsck: unexpected %s\n",
-			    argv[i]);
+			fprintf(stderr, "retentionctl: fsck: unexpected %s\n%s",
+			    argv[i], fsck_usage);
 			return 2;
 		}
 	}
 	if (off.store == NULL || (off.keyfile == NULL && off.passfile == NULL)) {
-		fprintf(stderr, "usage: retentionctl fsck --store BACKING"
-		    " --keyfile KEY [--repair]\n");
+		fputs(fsck_usage, stderr);
 		return 2;
 	}
 	if (offline_open(&off, !repair, &st, &fs) != 0)
