@@ -524,9 +524,21 @@ ns_of(const struct timespec *ts)
 	return (int64_t)ts->tv_sec * RFS_NSEC + ts->tv_nsec;
 }
 
+/*
+ * st_blocks of a regular file of at least BLOCKS_MIN bytes is what its
+ * object takes on the backing, so du(1) counts what is stored and cp, tar
+ * and rsync, which compare st_blocks with st_size, keep a sparse file
+ * sparse (a 1 GiB file of one byte was 2 million blocks).  A smaller file
+ * keeps the count its size implies: the object's inode is not read for it,
+ * and lookups of small files in a large store stay off the backing disk.
+ */
+#define BLOCKS_MIN (1 << 20)
+
 static void
-stat_of(const struct rfs_attr *a, struct stat *st)
+stat_of(struct rfs_fs *fs, const struct rfs_attr *a, struct stat *st)
 {
+	uint64_t blocks;
+
 	memset(st, 0, sizeof(*st));
 	st->st_ino = a->ino;
 	st->st_mode = a->mode;
@@ -537,6 +549,9 @@ stat_of(const struct rfs_attr *a, struct stat *st)
 	st->st_size = (off_t)a->size;
 	st->st_blksize = RFS_BLOCK;
 	st->st_blocks = (blkcnt_t)((a->size + 511) / 512);
+	if (S_ISREG(a->mode) && a->size >= BLOCKS_MIN &&
+	    rfs_obj_stored_blocks(fs->st->objfd, a->ino, &blocks) == 0)
+		st->st_blocks = (blkcnt_t)blocks;
 	ts_of(a->atime, &st->st_atim);
 	ts_of(a->mtime, &st->st_mtim);
 	ts_of(a->ctime, &st->st_ctim);
@@ -585,7 +600,7 @@ fill_entry(struct rfs_fs *fs, const struct inode *in, int64_t now,
     struct rfs_entry *e)
 {
 	e->ino = in->ino;
-	stat_of(&in->a, &e->st);
+	stat_of(fs, &in->a, &e->st);
 	e->timeout = timeout_of(fs, &in->a, now);
 }
 
@@ -940,7 +955,7 @@ rfs_fs_getattr(struct rfs_fs *fs, uint64_t ino, struct stat *st,
 		    !visible(fs, &in->a, now))
 			rc = -ESTALE;
 		else {
-			stat_of(&in->a, st);
+			stat_of(fs, &in->a, st);
 			*timeout = timeout_of(fs, &in->a, now);
 		}
 	}
@@ -957,7 +972,7 @@ rfs_fs_getattr(struct rfs_fs *fs, uint64_t ino, struct stat *st,
 		    !visible(fs, &in->a, now))
 			rc = -ESTALE;
 		else {
-			stat_of(&in->a, st);
+			stat_of(fs, &in->a, st);
 			*timeout = timeout_of(fs, &in->a, now);
 		}
 		iput_maybe(fs, in);
@@ -1977,7 +1992,7 @@ rfs_fs_setattr(struct rfs_fs *fs, const struct rfs_ctx *ctx, uint64_t ino,
 		 */
 		if ((mask & RFS_SET_CTIME) &&
 		    (mask & ~(RFS_SET_MTIME | RFS_SET_CTIME)) == 0) {
-			stat_of(&in->a, out);
+			stat_of(fs, &in->a, out);
 			*timeout = 0;
 			iput_maybe(fs, in);
 			meta_unlock(fs);
@@ -2055,7 +2070,7 @@ rfs_fs_setattr(struct rfs_fs *fs, const struct rfs_ctx *ctx, uint64_t ino,
 			in->sync_catalog = CAT_SYNC;
 		else if (in->sync_catalog == CAT_NONE)
 			in->sync_catalog = CAT_COMMIT;
-		stat_of(&in->a, out);
+		stat_of(fs, &in->a, out);
 		*timeout = timeout_of(fs, &in->a, now);
 	}
 	meta_unlock(fs);

@@ -32,19 +32,38 @@ size_from_length(uint64_t len)
 	return n * RFS_BLOCK;
 }
 
+/* The object file of INO: 0, or -errno; a missing one reads as empty. */
+static int
+stored_stat(int objdir, uint64_t ino, struct stat *sb)
+{
+	char path[32];
+
+	rfs_obj_path(ino, path, sizeof(path));
+	if (fstatat(objdir, path, sb, 0) != 0) {
+		memset(sb, 0, sizeof(*sb));
+		return errno == ENOENT ? 0 : -errno;
+	}
+	return 0;
+}
+
 int
 rfs_obj_stored_size(int objdir, uint64_t ino, uint64_t *size)
 {
-	char path[32];
 	struct stat sb;
+	int rc = stored_stat(objdir, ino, &sb);
 
-	rfs_obj_path(ino, path, sizeof(path));
-	if (fstatat(objdir, path, &sb, 0) != 0) {
-		*size = 0;
-		return errno == ENOENT ? 0 : -errno;
-	}
 	*size = size_from_length((uint64_t)sb.st_size);
-	return 0;
+	return rc;
+}
+
+int
+rfs_obj_stored_blocks(int objdir, uint64_t ino, uint64_t *blocks)
+{
+	struct stat sb;
+	int rc = stored_stat(objdir, ino, &sb);
+
+	*blocks = (uint64_t)sb.st_blocks;
+	return rc;
 }
 
 int

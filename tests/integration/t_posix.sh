@@ -297,6 +297,22 @@ check_sh "df / statfs reports sizes" '
 df -P "$M" >/dev/null && [ "$(stat -f -c %b "$M")" -gt 0 ] && [ "$(stat -f -c %S "$M")" -gt 0 ] &&
 [ "$(stat -f -c %l "$M")" -ge 255 ]'
 
+# ---------------------------------------------------------------- st_blocks
+
+# st_blocks counts what a large file takes on disk, so a sparse file looks
+# sparse to du, cp, tar and rsync (it was its size over 512: a 1 GiB file of
+# one byte was 2 million blocks, and a cp of it wrote 1 GiB).
+check_sh "st_blocks: a sparse file takes almost nothing, a full one its size" '
+truncate -s 256M "$M/blk-sparse" && printf x >>"$M/blk-sparse" &&
+[ "$(stat -c %b "$M/blk-sparse")" -lt 2048 ] &&
+head -c 4M /dev/urandom >"$M/blk-full" &&
+[ "$(stat -c %b "$M/blk-full")" -ge 8192 ] &&
+fallocate -l 8M "$M/blk-falloc" && [ "$(stat -c %b "$M/blk-falloc")" -ge 16384 ]'
+check_sh "st_blocks: cp keeps a sparse file sparse" '
+cp "$M/blk-sparse" "$M/blk-copy" && [ "$(stat -c %s "$M/blk-copy")" = 268435457 ] &&
+[ "$(stat -c %b "$M/blk-copy")" -lt 2048 ] && cmp "$M/blk-sparse" "$M/blk-copy" &&
+rm -f "$M/blk-sparse" "$M/blk-copy" "$M/blk-full" "$M/blk-falloc"'
+
 # ---------------------------------------------------------------- fallocate
 
 check_sh "fallocate -l allocates and reads zeros" '
