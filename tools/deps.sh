@@ -12,4 +12,5 @@ apt-get install -y -qq --no-install-recommends \
 	build-essential pkg-config clang \
 	libfuse3-dev fuse3 libsodium-dev libsqlite3-dev libinih-dev \
 	rsync logrotate attr acl sqlite3 psmisc util-linux python3 gzip \
-	procps kmod man-db groff-base passwd valgrind gdb >/dev/null
+	procps kmod man-db groff-base passwd valgrind gdb \
+	nginx-light rsyslog >/dev/null

@@ -47,7 +47,7 @@ T=$(mktemp -d "/tmp/rfs-$TNAME.XXXXXX") || { echo "mktemp failed" >&2; exit 1; }
 # rfs_stop_daemons: detaches every mount a test made (dead daemons'
 # included) and ends every daemon still running (TERM, then KILL).
 rfs_stop_daemons() {
-	local m p i
+	local m p
 	for m in "${RFS_MOUNTS[@]}"; do
 		# mountpoint(1) fails with ENOTCONN on a dead daemon's mount:
 		# look in mountinfo instead, so dead mounts are detached too.
@@ -57,14 +57,20 @@ rfs_stop_daemons() {
 		fi
 	done
 	for p in "${RFS_PIDS[@]}"; do
-		rfs_pid_alive "$p" || continue
-		kill -TERM "$p" 2>/dev/null
-		for ((i = 0; i < 100; i++)); do
-			rfs_pid_alive "$p" || break
-			sleep 0.05
-		done
-		rfs_pid_alive "$p" && kill -KILL "$p" 2>/dev/null
+		rfs_end_pid "$p"
 	done
+}
+
+# rfs_end_pid PID: TERM, up to 5 s to go, then KILL.
+rfs_end_pid() {
+	local i
+	rfs_pid_alive "$1" || return 0
+	kill -TERM "$1" 2>/dev/null
+	for ((i = 0; i < 100; i++)); do
+		rfs_pid_alive "$1" || return 0
+		sleep 0.05
+	done
+	kill -KILL "$1" 2>/dev/null
 }
 
 rfs_cleanup() {
