@@ -135,8 +135,10 @@ sweep_state(struct rfs_fs *fs, struct collect *proto, int state,
 					ok++;
 				else if (res[j] == -EBUSY)
 					st->skipped_open++;
-				else if (res[j] != -ENOENT && res[j] != -EAGAIN)
+				else if (res[j] != -ENOENT && res[j] != -EAGAIN) {
 					st->errors++;
+					st->last_error = res[j];
+				}
 			}
 			*count += ok;
 			if (c.progress != NULL && c.done != NULL && ok > 0) {
@@ -545,6 +547,9 @@ cmd_trash_empty(struct rfs_fs *fs, uid_t uid, int argc, char **argv,
 	if (st.skipped_open)
 		fprintf(out, "; %" PRIu64 " still open, destroyed when"
 		    " closed", st.skipped_open);
+	if (st.errors)
+		fprintf(out, "; %" PRIu64 " failed (%s)", st.errors,
+		    st.last_error ? strerror(-st.last_error) : "see the log");
 	fprintf(out, "\n");
 	rfs_policy_unref(pol);
 	return st.errors ? 1 : 0;
@@ -811,8 +816,11 @@ cmd_shred(struct rfs_fs *fs, int argc, char **argv, FILE *out,
 
 	fprintf(out, "sweep: %" PRIu64 " expired, %" PRIu64 " purged from the"
 	    " trash, %" PRIu64 " keys destroyed, %" PRIu64 " still open, %"
-	    PRIu64 " errors\n", st.expired, st.purged, st.keys_destroyed,
+	    PRIu64 " errors", st.expired, st.purged, st.keys_destroyed,
 	    st.skipped_open, st.errors);
+	if (st.errors && st.last_error)
+		fprintf(out, " (the last: %s)", strerror(-st.last_error));
+	fprintf(out, "\n");
 	if (st.clock_suspect)
 		fprintf(out, "clock jumped forward: nothing was shredded; check"
 		    " the clock, then run 'retentionctl shred MOUNTPOINT"

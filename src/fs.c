@@ -1529,6 +1529,30 @@ begin_write(struct rfs_fs *fs, struct inode *in)
 }
 
 /*
+ * Cuts IN's object to SIZE in a write session.  Cutting a file short is
+ * how space comes back on a full backing (`: > app.log`), but the session
+ * must be recorded in the catalog first, and that commit needs space: a
+ * shrink that finds the disk full may use the whole reserve (see
+ * rfs_store_release_reserve), and *RELEASED then asks the caller to refill
+ * it once the cut is recorded.  Caller holds IN->lock.
+ */
+static int
+cut_object(struct rfs_fs *fs, struct inode *in, uint64_t size, int *released)
+{
+	int rc = begin_write(fs, in);
+
+	*released = 0;
+	if (rc == -ENOSPC && size < in->obj->size &&
+	    rfs_store_release_reserve(fs->st, RFS_RESERVE_FREEING) == 0) {
+		*released = 1;
+		rc = begin_write(fs, in);
+	}
+	if (rc == 0)
+		rc = rfs_obj_truncate(in->obj, size);
+	return rc;
+}
+
+/*
  * Commits IN's size and mtime.  With END (release, truncate) the write
  * session ends: the object's new length and last nonce are recorded and
  * writing drops to 0.  A fresh file's first data is recorded at once, and
@@ -1622,7 +1646,7 @@ rfs_fs_open(struct rfs_fs *fs, const struct rfs_ctx *ctx, uint64_t ino,
 {
 	struct inode *in = NULL;
 	int64_t now = now_of(fs);
-	int rc;
+	int rc, released = 0;
 
 	meta_lock(fs);
 	rc = iget(fs, ino, &in);
@@ -1649,9 +1673,8 @@ rfs_fs_open(struct rfs_fs *fs, const struct rfs_ctx *ctx, uint64_t ino,
 		return rc;
 	in_lock(in);
 	rc = obj_get(fs, in, NULL);
-	if (rc == 0 && (flags & O_TRUNC) && in->obj->size > 0 &&
-	    (rc = begin_write(fs, in)) == 0)
-		rc = rfs_obj_truncate(in->obj, 0);
+	if (rc == 0 && (flags & O_TRUNC) && in->obj->size > 0)
+		rc = cut_object(fs, in, 0, &released);
 	if (rc == 0 && (flags & O_TRUNC)) {
 		meta_lock(fs);
 		in->a.size = 0;
@@ -1661,6 +1684,8 @@ rfs_fs_open(struct rfs_fs *fs, const struct rfs_ctx *ctx, uint64_t ino,
 		rc = persist(fs, in, 1);
 	}
 	in_unlock(in);
+	if (released)
+		rfs_store_refill_reserve(fs->st);
 	if (rc == 0 && (*hp = handle_new(in, flags)) == NULL)
 		rc = -ENOMEM;
 	if (rc != 0) {
@@ -1973,7 +1998,7 @@ rfs_fs_setattr(struct rfs_fs *fs, const struct rfs_ctx *ctx, uint64_t ino,
 	struct rfs_key *key = NULL;
 	struct inode *in = NULL;
 	int64_t now = now_of(fs);
-	int rc, opened = 0;
+	int rc, opened = 0, released = 0;
 
 	meta_lock(fs);
 	rc = iget(fs, ino, &in);
@@ -2015,8 +2040,9 @@ rfs_fs_setattr(struct rfs_fs *fs, const struct rfs_ctx *ctx, uint64_t ino,
 	if (mask & RFS_SET_SIZE) {
 		in_lock(in);
 		rc = obj_get(fs, in, key);
-		if (rc == 0 && (rc = begin_write(fs, in)) == 0)
-			rc = rfs_obj_truncate(in->obj, (uint64_t)s->st_size);
+		if (rc == 0)
+			rc = cut_object(fs, in, (uint64_t)s->st_size,
+			    &released);
 		if (rc == 0) {
 			meta_lock(fs);
 			in->a.size = in->obj->size;
@@ -2081,6 +2107,8 @@ out:
 	if (in != NULL)
 		iput_maybe(fs, in);
 	meta_unlock(fs);
+	if (released)
+		rfs_store_refill_reserve(fs->st);
 	return rc;
 }
 
@@ -2330,14 +2358,16 @@ out:
 	return rc;
 }
 
-/* A delete that found the disk full gets one more try on the reserve. */
+/* A delete that found the disk full gets one more try on the first half
+ * of the reserve (it only moves the file to the trash: nothing is freed). */
 static int
 remove_retry(struct rfs_fs *fs, const struct rfs_ctx *ctx, uint64_t parent,
     const char *name, int isdir)
 {
 	int rc = remove_name(fs, ctx, parent, name, isdir);
 
-	if (rc == -ENOSPC && rfs_store_release_reserve(fs->st) == 0)
+	if (rc == -ENOSPC &&
+	    rfs_store_release_reserve(fs->st, RFS_RESERVE_DELETE) == 0)
 		rc = remove_name(fs, ctx, parent, name, isdir);
 	return rc;
 }
@@ -3121,13 +3151,16 @@ rfs_fs_destroy_many(struct rfs_fs *fs, const uint64_t *ino, size_t n,
 {
 	uint64_t *gone = malloc(n * sizeof(*gone));
 	size_t ngone = 0;
-	int rc;
+	int rc, released = 0;
 
 	for (size_t i = 0; i < n; i++) {
 		res[i] = destroy_rows(fs, ino[i], op, uid, state, only_due);
-		if (res[i] == -ENOSPC && rfs_store_release_reserve(fs->st) == 0)
+		if (res[i] == -ENOSPC && rfs_store_release_reserve(fs->st,
+		    RFS_RESERVE_FREEING) == 0) {
+			released = 1;
 			res[i] = destroy_rows(fs, ino[i], op, uid, state,
 			    only_due);
+		}
 	}
 	/* The rows go before the objects: never a row without its object. */
 	db_lock_bg(fs);
@@ -3147,6 +3180,8 @@ rfs_fs_destroy_many(struct rfs_fs *fs, const uint64_t *ino, size_t n,
 			if (res[i] == 0)
 				res[i] = rc;
 	free(gone);
+	if (released)
+		rfs_store_refill_reserve(fs->st);
 }
 
 /* Removes INO's catalog rows (in the batch) and marks it shredded. */

@@ -536,25 +536,35 @@ fail:
 }
 
 int
-rfs_store_release_reserve(struct rfs_store *s)
+rfs_store_release_reserve(struct rfs_store *s, enum rfs_reserve_use use)
 {
+	off_t keep = use == RFS_RESERVE_DELETE ? RFS_RESERVE / 2 : 0;
 	struct stat sb;
 
 	if (s->reservefd < 0 || fstat(s->reservefd, &sb) != 0 ||
-	    sb.st_blocks == 0)
+	    sb.st_size <= keep || sb.st_blocks == 0)
 		return -ENOSPC;
-	if (ftruncate(s->reservefd, 0) != 0)
+	if (ftruncate(s->reservefd, keep) != 0)
 		return -ENOSPC;
-	rfs_warn("backing directory full: released the reserve so deletes"
-	    " can go on");
+	rfs_warn("backing directory full: released %s of the reserve so %s"
+	    " can go on", keep ? "half" : "the rest",
+	    keep ? "deletes" : "emptying the trash and truncating");
 	return 0;
 }
 
 void
 rfs_store_refill_reserve(struct rfs_store *s)
 {
-	/* Best effort: on a full disk it stays empty until there is room. */
-	if (s->reservefd >= 0 &&
-	    posix_fallocate(s->reservefd, 0, RFS_RESERVE) != 0)
-		(void)ftruncate(s->reservefd, 0);
+	struct stat sb;
+
+	/* posix_fallocate may leave part of a failed allocation behind:
+	 * cut back to what was there, keeping every byte already held. */
+	if (s->reservefd < 0 || fstat(s->reservefd, &sb) != 0 ||
+	    sb.st_size >= RFS_RESERVE)
+		return;
+	for (off_t want = RFS_RESERVE; want > sb.st_size; want -= RFS_RESERVE / 2) {
+		if (posix_fallocate(s->reservefd, 0, want) == 0)
+			return;
+		(void)ftruncate(s->reservefd, sb.st_size);
+	}
 }

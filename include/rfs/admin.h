@@ -19,6 +19,7 @@
 struct rfs_sweep_stats {
 	int64_t started, duration;       /* ns */
 	uint64_t expired, purged, keys_destroyed, skipped_open, errors;
+	int last_error;                  /* -errno of the last file that failed */
 	int clock_suspect;
 };
 

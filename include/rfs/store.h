@@ -59,14 +59,24 @@ void rfs_store_close(struct rfs_store *s);
 
 /*
  * A full disk must not stop an admin from freeing space through the
- * mount: moving a file to the trash and shredding it are catalog writes.
- * The store keeps RFS_RESERVE bytes allocated in BACKING/reserve; a delete
- * that hits ENOSPC releases them and tries once more, and the sweeper
- * allocates them again when there is room.
+ * mount: moving a file to the trash, shredding it and cutting it short are
+ * catalog writes.  The store keeps RFS_RESERVE bytes allocated in
+ * BACKING/reserve, in two halves.  A delete that hits ENOSPC releases the
+ * first half and tries once more; a delete only moves the file to the
+ * trash and frees nothing, so that space can be taken again, and more
+ * deletes then fail with ENOSPC.  What frees space (emptying the trash, a
+ * sweep, a truncation) may release the second half too, so it always gets
+ * through, and refills the reserve from what it freed; the sweeper
+ * refills it too when there is room.
  */
-#define RFS_RESERVE (1 << 20)
+#define RFS_RESERVE (2 << 20)
+enum rfs_reserve_use {
+	RFS_RESERVE_DELETE,          /* the first half */
+	RFS_RESERVE_FREEING          /* all of it */
+};
 /* 0 if space was released (worth a retry), -ENOSPC if none was left. */
-int rfs_store_release_reserve(struct rfs_store *s);
+int rfs_store_release_reserve(struct rfs_store *s, enum rfs_reserve_use use);
+/* Best effort: as much of the reserve as fits, up to RFS_RESERVE. */
 void rfs_store_refill_reserve(struct rfs_store *s);
 
 /* Reads a key file or passphrase file, refusing loose permissions. */

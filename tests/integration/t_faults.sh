@@ -7,6 +7,8 @@
 #      1e. an allocation that fills the backing must not cost the changes
 #          waiting to be committed;
 #      1f. nor may another program filling it;
+#      1g. freeing space (truncating, emptying the trash) on a backing that
+#          another program keeps full;
 #   2. the backing filesystem becomes read-only;
 #   3. the key store (-o keystore=DIR) disappears, live and between mounts;
 #   4. another process tries to lock the SQLite catalog of a live mount;
@@ -477,6 +479,57 @@ if mount -t tmpfs -o size=288m,mode=0700 tmpfs "$TD2"; then
 	umount "$TD2"
 else
 	fail "mount a 288 MiB tmpfs for parts 1e and 1f"
+fi
+
+# ================== 1g. freeing space on a backing that stays full
+# Another program takes every byte the store frees.  A delete moves a file
+# to the trash and frees nothing; cutting a file short and emptying the
+# trash free space, but each must first commit to the catalog, which needs
+# space: the reserve's second half is kept for them (a cut by `: >` once
+# failed with ENOSPC here, leaving the file whole).
+
+fill_up() {     # N: a filler taking all that is free on TD2
+	local a
+	a=$(fs_bytes "$TD2" avail)
+	[ "$a" -le 0 ] || fallocate -l "$a" "$TD2/filler.$1"
+}
+if mount -t tmpfs -o size=16m,mode=0700 tmpfs "$TD2"; then
+	B7=$TD2/b K7=$T/key1g
+	rfs_init "$B7" "$K7"
+	if rfs_mount "$B7" "$M1"; then
+		check "1g: files written (a 6 MiB one removed to the trash)" pyrun '
+for n, size in (("small1", 10), ("small2", 10), ("log", 2 << 20),
+    ("data2", 1 << 20), ("data", 6 << 20)):
+    with open(A[0] + "/" + n, "wb") as f:
+        f.write(os.urandom(size))
+        os.fsync(f.fileno())
+os.unlink(A[0] + "/data")' "$M1"
+		fill_up 1
+		check_sh "1g: the backing is full" '[ "$(fs_bytes "$TD2" avail)" = 0 ]'
+		terrno 15 'os.unlink(A[0])' "$M1/small1"
+		check_outcome "1g: rm on the full backing" "OK" 10000
+		fill_up 2
+		terrno 15 'open(A[0], "w").close()' "$M1/log"
+		check_outcome "1g: ': > log' (2 MiB) on the full backing" "OK" 10000
+		check_eq "1g: ... and log is empty" 0 "$(stat -c %s "$M1/log")"
+		fill_up 3
+		terrno 15 'os.truncate(A[0], 1000)' "$M1/data2"
+		check_outcome "1g: truncate -s 1000 of a 1 MiB file on the full backing" "OK" 10000
+		check_eq "1g: ... and it is 1000 bytes" 1000 "$(stat -c %s "$M1/data2")"
+		fill_up 4
+		USED_BEFORE=$(fs_bytes "$TD2" used)
+		tctl 60 trash empty "$M1" --yes
+		check_sh "1g: trash empty on the full backing exits 0 ($CTL_OUT)" '
+		[ "$CTL_RC" = 0 ] && [[ $CTL_OUT == "destroyed 2 file(s)"* ]]'
+		check_sh "1g: ... gave the 6 MiB file's space back" '
+		[ $((USED_BEFORE - $(fs_bytes "$TD2" used))) -ge $((4 << 20)) ]'
+		check_eq "1g: ... and refilled the reserve from it" 2097152 "$(stat -c %s "$B7/reserve")"
+		rfs_umount "$M1"
+		fsck_store "1g: fsck exits 0" "$B7" --keyfile "$K7"
+	fi
+	umount "$TD2"
+else
+	fail "mount a 16 MiB tmpfs for part 1g"
 fi
 
 # ===================================================== 3. key store gone
