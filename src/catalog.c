@@ -468,6 +468,28 @@ format_check(struct rfs_catalog *c, int readonly, const char *path,
 	return 0;
 }
 
+/*
+ * Whether a read-only open that failed with RC (the first read's result)
+ * is to be retried as immutable.  A reader of a WAL database needs its
+ * -shm file: on a read-only filesystem (a backup on read-only media, -o ro)
+ * SQLite cannot make it (CANTOPEN); on a full one it cannot write its first
+ * page (IOERR: fsck and the offline admin commands failed on a full
+ * backing with "disk I/O error").  Immutable needs no -shm, and the
+ * catalog is immutable while we have it; but an immutable reader skips the
+ * WAL, so on a writable filesystem only a WAL that holds nothing (a clean
+ * unmount leaves none) allows it.
+ */
+static int
+needs_immutable(struct rfs_catalog *c, int rc)
+{
+	struct stat sb;
+
+	if (rc == SQLITE_CANTOPEN)
+		return 1;
+	return (rc & 0xff) == SQLITE_IOERR &&
+	    (stat(c->wal_path, &sb) != 0 || sb.st_size == 0);
+}
+
 int
 rfs_cat_open(const char *path, int create, int readonly,
     struct rfs_catalog **out, char *err, size_t errlen)
@@ -494,13 +516,8 @@ rfs_cat_open(const char *path, int create, int readonly,
 	}
 	rc = sqlite3_open_v2(path, &c->db, flags, NULL);
 	if (rc == SQLITE_OK && readonly &&
-	    sqlite3_exec(c->db, "SELECT 1 FROM sqlite_master LIMIT 1", NULL,
-	    NULL, NULL) == SQLITE_CANTOPEN) {
-		/*
-		 * A WAL database on a read-only filesystem (a backup on
-		 * read-only media, -o ro): SQLite cannot make its -shm file,
-		 * so open it as immutable, which it is while we have it.
-		 */
+	    needs_immutable(c, sqlite3_exec(c->db,
+	    "SELECT 1 FROM sqlite_master LIMIT 1", NULL, NULL, NULL))) {
 		char *uri = sqlite3_mprintf("file:%s?immutable=1", path);
 
 		sqlite3_close(c->db);
