@@ -486,8 +486,11 @@ needs_immutable(struct rfs_catalog *c, int rc)
 
 	if (rc == SQLITE_CANTOPEN)
 		return 1;
-	return (rc & 0xff) == SQLITE_IOERR &&
-	    (stat(c->wal_path, &sb) != 0 || sb.st_size == 0);
+	if ((rc & 0xff) != SQLITE_IOERR)
+		return 0;
+	if (stat(c->wal_path, &sb) != 0)
+		return errno == ENOENT;
+	return sb.st_size == 0;
 }
 
 int

@@ -524,21 +524,9 @@ ns_of(const struct timespec *ts)
 	return (int64_t)ts->tv_sec * RFS_NSEC + ts->tv_nsec;
 }
 
-/*
- * st_blocks of a regular file of at least BLOCKS_MIN bytes is what its
- * object takes on the backing, so du(1) counts what is stored and cp, tar
- * and rsync, which compare st_blocks with st_size, keep a sparse file
- * sparse (a 1 GiB file of one byte was 2 million blocks).  A smaller file
- * keeps the count its size implies: the object's inode is not read for it,
- * and lookups of small files in a large store stay off the backing disk.
- */
-#define BLOCKS_MIN (1 << 20)
-
 static void
-stat_of(struct rfs_fs *fs, const struct rfs_attr *a, struct stat *st)
+stat_of(const struct rfs_attr *a, struct stat *st)
 {
-	uint64_t blocks;
-
 	memset(st, 0, sizeof(*st));
 	st->st_ino = a->ino;
 	st->st_mode = a->mode;
@@ -549,12 +537,38 @@ stat_of(struct rfs_fs *fs, const struct rfs_attr *a, struct stat *st)
 	st->st_size = (off_t)a->size;
 	st->st_blksize = RFS_BLOCK;
 	st->st_blocks = (blkcnt_t)((a->size + 511) / 512);
-	if (S_ISREG(a->mode) && a->size >= BLOCKS_MIN &&
-	    rfs_obj_stored_blocks(fs->st->objfd, a->ino, &blocks) == 0)
-		st->st_blocks = (blkcnt_t)blocks;
 	ts_of(a->atime, &st->st_atim);
 	ts_of(a->mtime, &st->st_mtim);
 	ts_of(a->ctime, &st->st_ctim);
+}
+
+/*
+ * st_blocks of a regular file of at least BLOCKS_MIN bytes is what its
+ * object takes on the backing, so du(1) counts what is stored and cp, tar
+ * and rsync, which compare st_blocks with st_size, keep a sparse file
+ * sparse (a 1 GiB file of one byte was 2 million blocks).  It costs a
+ * look at the object's inode, done with no lock held (on a cold cache it
+ * is a disk read); a listing's entries (readdirplus, under the lock) carry
+ * no attribute validity for such files instead, so the kernel asks for
+ * them.  A smaller file keeps the count its size implies, and lookups of
+ * small files in a large store stay off the backing's inodes.
+ */
+#define BLOCKS_MIN (1 << 20)
+
+static int
+blocks_needed(const struct stat *st)
+{
+	return S_ISREG(st->st_mode) && st->st_size >= BLOCKS_MIN;
+}
+
+static void
+blocks_of(struct rfs_fs *fs, struct stat *st)
+{
+	uint64_t blocks;
+
+	if (blocks_needed(st) &&
+	    rfs_obj_stored_blocks(fs->st->objfd, st->st_ino, &blocks) == 0)
+		st->st_blocks = (blkcnt_t)blocks;
 }
 
 /* Validity for the kernel's caches: never past the file's deadline. */
@@ -600,8 +614,8 @@ fill_entry(struct rfs_fs *fs, const struct inode *in, int64_t now,
     struct rfs_entry *e)
 {
 	e->ino = in->ino;
-	stat_of(fs, &in->a, &e->st);
-	e->timeout = timeout_of(fs, &in->a, now);
+	stat_of(&in->a, &e->st);
+	e->timeout = e->attr_timeout = timeout_of(fs, &in->a, now);
 }
 
 /* ---- names ----------------------------------------------------------- */
@@ -919,6 +933,8 @@ rfs_fs_lookup(struct rfs_fs *fs, uint64_t parent, const char *name,
 		fill_entry(fs, in, now, e);
 	}
 	meta_unlock(fs);
+	if (rc == 0)
+		blocks_of(fs, &e->st);
 	return rc;
 }
 
@@ -955,13 +971,16 @@ rfs_fs_getattr(struct rfs_fs *fs, uint64_t ino, struct stat *st,
 		    !visible(fs, &in->a, now))
 			rc = -ESTALE;
 		else {
-			stat_of(fs, &in->a, st);
+			stat_of(&in->a, st);
 			*timeout = timeout_of(fs, &in->a, now);
 		}
 	}
 	pthread_rwlock_unlock(&fs->attrs);
-	if (in != NULL)
+	if (in != NULL) {
+		if (rc == 0)
+			blocks_of(fs, st);
 		return rc;
+	}
 	meta_lock(fs);
 	rc = iget(fs, ino, &in);
 	if (rc == -ENOENT)
@@ -972,12 +991,14 @@ rfs_fs_getattr(struct rfs_fs *fs, uint64_t ino, struct stat *st,
 		    !visible(fs, &in->a, now))
 			rc = -ESTALE;
 		else {
-			stat_of(fs, &in->a, st);
+			stat_of(&in->a, st);
 			*timeout = timeout_of(fs, &in->a, now);
 		}
 		iput_maybe(fs, in);
 	}
 	meta_unlock(fs);
+	if (rc == 0)
+		blocks_of(fs, st);
 	return rc;
 }
 
@@ -1529,12 +1550,30 @@ begin_write(struct rfs_fs *fs, struct inode *in)
 }
 
 /*
+ * Whether cutting IN to SIZE gives back at least CUT_FREES_MIN bytes of
+ * backing: only such a cut may use the reserve (below), since its commit
+ * takes some of it and one that frees nothing would only shrink it.
+ */
+#define CUT_FREES_MIN (64 << 10)
+
+static int
+cut_frees_space(struct rfs_fs *fs, struct inode *in, uint64_t size)
+{
+	uint64_t blocks, keep = (size + RFS_BLOCK - 1) / RFS_BLOCK * RFS_RECORD;
+
+	return size < in->obj->size &&
+	    rfs_obj_stored_blocks(fs->st->objfd, in->ino, &blocks) == 0 &&
+	    blocks * 512 >= keep + CUT_FREES_MIN;
+}
+
+/*
  * Cuts IN's object to SIZE in a write session.  Cutting a file short is
  * how space comes back on a full backing (`: > app.log`), but the session
  * must be recorded in the catalog first, and that commit needs space: a
  * shrink that finds the disk full may use the whole reserve (see
- * rfs_store_release_reserve), and *RELEASED then asks the caller to refill
- * it once the cut is recorded.  Caller holds IN->lock.
+ * rfs_store_release_reserve) if the cut frees enough, and *RELEASED then
+ * asks the caller to refill it once the cut is recorded.  Caller holds
+ * IN->lock.
  */
 static int
 cut_object(struct rfs_fs *fs, struct inode *in, uint64_t size, int *released)
@@ -1542,7 +1581,7 @@ cut_object(struct rfs_fs *fs, struct inode *in, uint64_t size, int *released)
 	int rc = begin_write(fs, in);
 
 	*released = 0;
-	if (rc == -ENOSPC && size < in->obj->size &&
+	if (rc == -ENOSPC && cut_frees_space(fs, in, size) &&
 	    rfs_store_release_reserve(fs->st, RFS_RESERVE_FREEING) == 0) {
 		*released = 1;
 		rc = begin_write(fs, in);
@@ -2021,11 +2060,13 @@ rfs_fs_setattr(struct rfs_fs *fs, const struct rfs_ctx *ctx, uint64_t ino,
 		 * (trash, or shredded).  Failing that write-back with ESTALE
 		 * made the kernel record a write-back error on the whole
 		 * mount, and the next syncfs(2) by anyone failed: it is
-		 * acknowledged, without effect on the removed file.
+		 * acknowledged, without effect on the removed file.  (A file
+		 * that merely expired is still RFS_LIVE and keeps ESTALE, so
+		 * a path the kernel caches for it is looked up again.)
 		 */
-		if ((mask & RFS_SET_CTIME) &&
+		if (in->a.state != RFS_LIVE && (mask & RFS_SET_CTIME) &&
 		    (mask & ~(RFS_SET_MTIME | RFS_SET_CTIME)) == 0) {
-			stat_of(fs, &in->a, out);
+			stat_of(&in->a, out);
 			*timeout = 0;
 			iput_maybe(fs, in);
 			meta_unlock(fs);
@@ -2104,7 +2145,7 @@ rfs_fs_setattr(struct rfs_fs *fs, const struct rfs_ctx *ctx, uint64_t ino,
 			in->sync_catalog = CAT_SYNC;
 		else if (in->sync_catalog == CAT_NONE)
 			in->sync_catalog = CAT_COMMIT;
-		stat_of(fs, &in->a, out);
+		stat_of(&in->a, out);
 		*timeout = timeout_of(fs, &in->a, now);
 	}
 	meta_unlock(fs);
@@ -2117,6 +2158,8 @@ out:
 	meta_unlock(fs);
 	if (released)
 		rfs_store_refill_reserve(fs->st);
+	if (rc == 0)
+		blocks_of(fs, out);
 	return rc;
 }
 
@@ -2461,6 +2504,8 @@ out:
 	if (in != NULL)
 		iput_maybe(fs, in);
 	meta_unlock(fs);
+	if (rc == 0)
+		blocks_of(fs, &e->st);
 	return rc;
 }
 
@@ -2613,6 +2658,8 @@ rd_one(void *ctx, const struct rfs_dirent *d)
 		return 0;
 	}
 	fill_entry(r->fs, in, r->now, &e);
+	if (blocks_needed(&e.st))
+		e.attr_timeout = 0;      /* see BLOCKS_MIN */
 	if (r->fill(r->ctx, name, &e, d->id + 2) != 0) {
 		r->full = 1;
 		iput_maybe(r->fs, in);

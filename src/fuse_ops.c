@@ -43,6 +43,16 @@ handle_of(struct fuse_file_info *fi)
 }
 
 static void
+entry_param(const struct rfs_entry *e, struct fuse_entry_param *p)
+{
+	memset(p, 0, sizeof(*p));
+	p->ino = e->ino;
+	p->attr = e->st;
+	p->attr_timeout = e->attr_timeout;
+	p->entry_timeout = e->timeout;
+}
+
+static void
 reply_entry(fuse_req_t req, int rc, const struct rfs_entry *e)
 {
 	struct rfs_fs *fs = fs_of(req);     /* req is freed by the reply */
@@ -52,11 +62,7 @@ reply_entry(fuse_req_t req, int rc, const struct rfs_entry *e)
 		fuse_reply_err(req, -rc);
 		return;
 	}
-	memset(&p, 0, sizeof(p));
-	p.ino = e->ino;
-	p.attr = e->st;
-	p.attr_timeout = e->timeout;
-	p.entry_timeout = e->timeout;
+	entry_param(e, &p);
 	if (fuse_reply_entry(req, &p) == -ENOENT)
 		rfs_fs_forget(fs, e->ino, 1);
 }
@@ -297,11 +303,7 @@ op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 	}
 	fi->fh = (uintptr_t)h;
 	fi->keep_cache = 1;
-	memset(&p, 0, sizeof(p));
-	p.ino = e.ino;
-	p.attr = e.st;
-	p.attr_timeout = e.timeout;
-	p.entry_timeout = e.timeout;
+	entry_param(&e, &p);
 	if (fuse_reply_create(req, &p, fi) == -ENOENT) {
 		rfs_fs_release(fs, h);
 		rfs_fs_forget(fs, e.ino, 1);
@@ -384,11 +386,7 @@ dir_fill(void *ctx, const char *name, const struct rfs_entry *e, int64_t next)
 	if (d->plus) {
 		struct fuse_entry_param p;
 
-		memset(&p, 0, sizeof(p));
-		p.ino = e->ino;
-		p.attr = e->st;
-		p.attr_timeout = e->timeout;
-		p.entry_timeout = e->timeout;
+		entry_param(e, &p);
 		n = fuse_add_direntry_plus(d->req, d->buf + d->used,
 		    d->size - d->used, name, &p, next);
 	} else {

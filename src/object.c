@@ -32,7 +32,7 @@ size_from_length(uint64_t len)
 	return n * RFS_BLOCK;
 }
 
-/* The object file of INO: 0, or -errno; a missing one reads as empty. */
+/* The object file of INO: 0, or -errno (-ENOENT: none); zeros on error. */
 static int
 stored_stat(int objdir, uint64_t ino, struct stat *sb)
 {
@@ -41,7 +41,7 @@ stored_stat(int objdir, uint64_t ino, struct stat *sb)
 	rfs_obj_path(ino, path, sizeof(path));
 	if (fstatat(objdir, path, sb, 0) != 0) {
 		memset(sb, 0, sizeof(*sb));
-		return errno == ENOENT ? 0 : -errno;
+		return -errno;
 	}
 	return 0;
 }
@@ -53,7 +53,7 @@ rfs_obj_stored_size(int objdir, uint64_t ino, uint64_t *size)
 	int rc = stored_stat(objdir, ino, &sb);
 
 	*size = size_from_length((uint64_t)sb.st_size);
-	return rc;
+	return rc == -ENOENT ? 0 : rc;      /* missing reads as empty */
 }
 
 int

@@ -413,6 +413,7 @@ rfs_store_close(struct rfs_store *s)
 		close(s->lockfd);
 	if (s->reservefd >= 0)
 		close(s->reservefd);
+	pthread_mutex_destroy(&s->reserve_lock);
 	free(s->backing);
 	free(s->keys_path);
 	free(s);
@@ -435,6 +436,7 @@ rfs_store_open(const char *backing, const struct rfs_store_opts *o,
 	if (s == NULL)
 		return -ENOMEM;
 	s->dirfd = s->objfd = s->keysfd = s->lockfd = s->reservefd = -1;
+	pthread_mutex_init(&s->reserve_lock, NULL);
 	s->readonly = o->readonly;
 	s->backing = realpath(backing, NULL);
 	if (s->backing == NULL) {
@@ -540,31 +542,39 @@ rfs_store_release_reserve(struct rfs_store *s, enum rfs_reserve_use use)
 {
 	off_t keep = use == RFS_RESERVE_DELETE ? RFS_RESERVE / 2 : 0;
 	struct stat sb;
+	int rc = -ENOSPC;
 
-	if (s->reservefd < 0 || fstat(s->reservefd, &sb) != 0 ||
-	    sb.st_size <= keep || sb.st_blocks == 0)
-		return -ENOSPC;
-	if (ftruncate(s->reservefd, keep) != 0)
-		return -ENOSPC;
-	rfs_warn("backing directory full: released %s of the reserve so %s"
-	    " can go on", keep ? "half" : "the rest",
-	    keep ? "deletes" : "emptying the trash and truncating");
-	return 0;
+	pthread_mutex_lock(&s->reserve_lock);
+	if (s->reservefd >= 0 && fstat(s->reservefd, &sb) == 0 &&
+	    sb.st_size > keep && sb.st_blocks > 0 &&
+	    ftruncate(s->reservefd, keep) == 0) {
+		rfs_warn("backing directory full: released %lld KiB of the"
+		    " reserve so %s can go on", (long long)(sb.st_size - keep)
+		    >> 10, keep ? "deletes" : "freeing space");
+		rc = 0;
+	}
+	pthread_mutex_unlock(&s->reserve_lock);
+	return rc;
 }
 
 void
 rfs_store_refill_reserve(struct rfs_store *s)
 {
+	struct statvfs sv;
 	struct stat sb;
+	off_t want;
 
-	/* posix_fallocate may leave part of a failed allocation behind:
-	 * cut back to what was there, keeping every byte already held. */
+	pthread_mutex_lock(&s->reserve_lock);
 	if (s->reservefd < 0 || fstat(s->reservefd, &sb) != 0 ||
-	    sb.st_size >= RFS_RESERVE)
-		return;
-	for (off_t want = RFS_RESERVE; want > sb.st_size; want -= RFS_RESERVE / 2) {
-		if (posix_fallocate(s->reservefd, 0, want) == 0)
-			return;
+	    sb.st_size >= RFS_RESERVE || fstatvfs(s->reservefd, &sv) != 0)
+		goto out;
+	/* As much as is free, in whole pages; posix_fallocate may leave
+	 * part of a failed allocation behind: cut back to what was held. */
+	want = sb.st_size + (off_t)((sv.f_bavail * sv.f_frsize) & ~4095ULL);
+	if (want > RFS_RESERVE)
+		want = RFS_RESERVE;
+	if (want > sb.st_size && posix_fallocate(s->reservefd, 0, want) != 0)
 		(void)ftruncate(s->reservefd, sb.st_size);
-	}
+out:
+	pthread_mutex_unlock(&s->reserve_lock);
 }

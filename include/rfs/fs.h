@@ -45,7 +45,8 @@ struct rfs_ctx {
 struct rfs_entry {
 	uint64_t ino;
 	struct stat st;
-	double timeout;      /* entry and attr validity, seconds */
+	double timeout;      /* entry validity, seconds */
+	double attr_timeout; /* attribute validity, seconds */
 };
 
 /* setattr mask */

@@ -84,7 +84,7 @@ int rfs_obj_state(struct rfs_obj *o, uint64_t *len,
 /* Size implied by the object file of INO alone (0 when missing). */
 int rfs_obj_stored_size(int objdir, uint64_t ino, uint64_t *size);
 /* 512-byte blocks the object of INO takes on the backing (its st_blocks:
- * holes take none, records take their 40 bytes too; 0 when missing). */
+ * holes take none, records take their 40 bytes too); -ENOENT if none. */
 int rfs_obj_stored_blocks(int objdir, uint64_t ino, uint64_t *blocks);
 /* Overwrites the object PASSES times, fsyncs, unlinks.  Missing is fine.
  * 0, or the first unlink error (an overwrite that failed is logged). */

@@ -17,6 +17,7 @@
 #ifndef RFS_STORE_H
 #define RFS_STORE_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -39,6 +40,7 @@ struct rfs_store {
 	int dirfd, objfd, keysfd;
 	int lockfd;              /* flock on the header: one user at a time */
 	int reservefd;           /* BACKING/reserve: space kept for deletes */
+	pthread_mutex_t reserve_lock;   /* its release and refill */
 	int readonly;
 	struct rfs_key *master;
 	struct rfs_key *k_name, *k_hash, *k_wrap, *k_audit;
@@ -76,7 +78,8 @@ enum rfs_reserve_use {
 };
 /* 0 if space was released (worth a retry), -ENOSPC if none was left. */
 int rfs_store_release_reserve(struct rfs_store *s, enum rfs_reserve_use use);
-/* Best effort: as much of the reserve as fits, up to RFS_RESERVE. */
+/* Best effort: as much of the reserve as the free space allows, up to
+ * RFS_RESERVE; what it already holds is never given up. */
 void rfs_store_refill_reserve(struct rfs_store *s);
 
 /* Reads a key file or passphrase file, refusing loose permissions. */
