@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
@@ -469,28 +470,89 @@ format_check(struct rfs_catalog *c, int readonly, const char *path,
 }
 
 /*
- * Whether a read-only open that failed with RC (the first read's result)
- * is to be retried as immutable.  A reader of a WAL database needs its
- * -shm file: on a read-only filesystem (a backup on read-only media, -o ro)
- * SQLite cannot make it (CANTOPEN); on a full one it cannot write its first
- * page (IOERR: fsck and the offline admin commands failed on a full
- * backing with "disk I/O error").  Immutable needs no -shm, and the
- * catalog is immutable while we have it; but an immutable reader skips the
- * WAL, so on a writable filesystem only a WAL that holds nothing (a clean
- * unmount leaves none) allows it.
+ * A read-only reader of a WAL database needs its -shm file.  When the first
+ * read fails for it (RC), how to open the catalog instead:
+ *   READER_AS_IS   the failure is something else;
+ *   READER_IMMUTABLE  the WAL holds nothing (a clean unmount leaves none):
+ *       an immutable reader needs no -shm, and skipping the WAL loses
+ *       nothing;
+ *   READER_COPY    the WAL holds commits (a copy of a live store, a
+ *       snapshot): they are read from a private copy (open_copy).
+ * The -shm file cannot be made on a read-only filesystem (CANTOPEN: a
+ * backup on read-only media, -o ro) nor written on a full one (IOERR:
+ * fsck and the offline admin commands said "disk I/O error").
  */
+enum { READER_AS_IS, READER_IMMUTABLE, READER_COPY };
+
 static int
-needs_immutable(struct rfs_catalog *c, int rc)
+reader_fallback(struct rfs_catalog *c, int rc)
 {
 	struct stat sb;
 
-	if (rc == SQLITE_CANTOPEN)
-		return 1;
-	if ((rc & 0xff) != SQLITE_IOERR)
-		return 0;
+	if (rc != SQLITE_CANTOPEN && (rc & 0xff) != SQLITE_IOERR)
+		return READER_AS_IS;
 	if (stat(c->wal_path, &sb) != 0)
-		return errno == ENOENT;
-	return sb.st_size == 0;
+		return errno == ENOENT ? READER_IMMUTABLE : READER_AS_IS;
+	return sb.st_size == 0 ? READER_IMMUTABLE : READER_COPY;
+}
+
+/* Copies the file SRC to NAME in DIRFD (0600); 0 or -errno. */
+static int
+copy_into(const char *src, int dirfd, const char *name)
+{
+	ssize_t n = 1;
+	int in, out, rc = 0;
+
+	if ((in = open(src, O_RDONLY | O_CLOEXEC)) < 0)
+		return -errno;
+	out = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
+	    0600);
+	if (out < 0)
+		rc = -errno;
+	while (rc == 0 && (n = sendfile(out, in, NULL, 1 << 30)) > 0)
+		;
+	if (rc == 0 && n < 0)
+		rc = -errno;
+	if (out >= 0 && close(out) != 0 && rc == 0)
+		rc = -errno;
+	close(in);
+	return rc;
+}
+
+/*
+ * Opens a copy of the catalog PATH and its WAL, made in a private directory
+ * under $TMPDIR, read-only: SQLite applies the WAL and keeps its -shm there.
+ * The copies are unlinked once the first read has opened all three files
+ * (SQLite goes on with the descriptors), so nothing stays behind.
+ */
+static int
+open_copy(struct rfs_catalog *c, const char *path, int flags)
+{
+	const char *tmp = getenv("TMPDIR");
+	char dir[PATH_MAX], db[PATH_MAX + 16];
+	int dfd, rc = SQLITE_CANTOPEN;
+
+	snprintf(dir, sizeof(dir), "%s/rfs-catalog.XXXXXX",
+	    tmp != NULL && *tmp != '\0' ? tmp : "/tmp");
+	if (mkdtemp(dir) == NULL)
+		return SQLITE_CANTOPEN;
+	snprintf(db, sizeof(db), "%s/catalog.db", dir);
+	if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0 &&
+	    copy_into(path, dfd, "catalog.db") == 0 &&
+	    copy_into(c->wal_path, dfd, "catalog.db-wal") == 0) {
+		rc = sqlite3_open_v2(db, &c->db, flags, NULL);
+		if (rc == SQLITE_OK)
+			rc = sqlite3_exec(c->db, "SELECT 1 FROM sqlite_master"
+			    " LIMIT 1", NULL, NULL, NULL);
+	}
+	if (dfd >= 0) {
+		(void)unlinkat(dfd, "catalog.db", 0);
+		(void)unlinkat(dfd, "catalog.db-wal", 0);
+		(void)unlinkat(dfd, "catalog.db-shm", 0);
+		close(dfd);
+	}
+	(void)rmdir(dir);
+	return rc;
 }
 
 int
@@ -518,16 +580,24 @@ rfs_cat_open(const char *path, int create, int readonly,
 		goto fail;
 	}
 	rc = sqlite3_open_v2(path, &c->db, flags, NULL);
-	if (rc == SQLITE_OK && readonly &&
-	    needs_immutable(c, sqlite3_exec(c->db,
-	    "SELECT 1 FROM sqlite_master LIMIT 1", NULL, NULL, NULL))) {
-		char *uri = sqlite3_mprintf("file:%s?immutable=1", path);
+	if (rc == SQLITE_OK && readonly) {
+		int how = reader_fallback(c, sqlite3_exec(c->db,
+		    "SELECT 1 FROM sqlite_master LIMIT 1", NULL, NULL, NULL));
 
-		sqlite3_close(c->db);
-		c->db = NULL;
-		rc = uri ? sqlite3_open_v2(uri, &c->db, flags | SQLITE_OPEN_URI,
-		    NULL) : SQLITE_NOMEM;
-		sqlite3_free(uri);
+		if (how != READER_AS_IS) {
+			sqlite3_close(c->db);
+			c->db = NULL;
+		}
+		if (how == READER_IMMUTABLE) {
+			char *uri = sqlite3_mprintf("file:%s?immutable=1",
+			    path);
+
+			rc = uri ? sqlite3_open_v2(uri, &c->db,
+			    flags | SQLITE_OPEN_URI, NULL) : SQLITE_NOMEM;
+			sqlite3_free(uri);
+		} else if (how == READER_COPY) {
+			rc = open_copy(c, path, flags);
+		}
 	}
 	if (rc != SQLITE_OK) {
 		snprintf(err, errlen, "cannot open catalog %s: %s", path,

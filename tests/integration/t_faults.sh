@@ -10,6 +10,7 @@
 #      1g. freeing space (truncating, emptying the trash) on a backing that
 #          another program keeps full;
 #   2. the backing filesystem becomes read-only;
+#      2b. a copy of a live store (commits in its WAL) on read-only media;
 #   3. the key store (-o keystore=DIR) disappears, live and between mounts;
 #   4. another process tries to lock the SQLite catalog of a live mount;
 #   5. control-channel clients that misbehave (garbage, partial requests,
@@ -553,6 +554,40 @@ for i in (1, 2, 3):
 	umount "$TD2"
 else
 	fail "mount a 16 MiB tmpfs for part 1g"
+fi
+
+# ================= 2b. a copy of a live store, on read-only media
+# A copy taken while the store is mounted (cp -a, a snapshot) has commits
+# in its WAL.  On read-only media SQLite can make no -shm file, and an
+# immutable open skips the WAL: the copy mounted with -o ro listed nothing.
+
+if mount -t tmpfs -o size=32m,mode=0700 tmpfs "$TD2"; then
+	B8=$TD2/live K8=$T/key2b
+	rfs_init "$B8" "$K8"
+	if rfs_mount "$B8" "$M1"; then
+		check "2b: five files written and synced" pyrun '
+for i in range(5):
+    with open(A[0] + "/w%d" % i, "w") as f:
+        f.write("written %d\n" % i)
+        os.fsync(f.fileno())' "$M1"
+		check "2b: cp -a of the live store" cp -a "$B8" "$TD2/copy"
+		rfs_umount "$M1"
+		check_sh "2b: the copy's WAL holds commits" '[ -s "$TD2/copy/catalog.db-wal" ]'
+		mount -o remount,ro "$TD2"
+		if rfs_mount "$TD2/copy" "$M1" ro; then
+			check_sh "2b: the read-only copy lists and reads the five files" '
+			for i in 0 1 2 3 4; do
+				[ "$(cat "$M1/w$i" 2>&1)" = "written $i" ] || { ls -la "$M1"; exit 1; }
+			done'
+			rfs_umount "$M1"
+		fi
+		fsck_store "2b: fsck of the read-only copy exits 0" "$TD2/copy" --keyfile "$K8"
+		check_sh "2b: no private copy of the catalog left behind" '
+		[ -z "$(ls -d "${TMPDIR:-/tmp}"/rfs-catalog.* 2>/dev/null)" ]'
+	fi
+	umount "$TD2"
+else
+	fail "mount a 32 MiB tmpfs for part 2b"
 fi
 
 # ===================================================== 3. key store gone
