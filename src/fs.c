@@ -2898,13 +2898,18 @@ retention_set(struct rfs_fs *fs, const struct rfs_ctx *ctx, struct inode *in,
  * labels, which a FUSE mount gets from its context= option.  The answer matters
  * beyond honesty: `ls -l` asks for both on every file until a device
  * answers "not supported", and two round trips per file were most of
- * what `ls -lR` cost.
+ * what `ls -lR` cost.  A name in no namespace Linux knows ("foo.bar")
+ * gets EOPNOTSUPP too, as the VFS gives it on ext4 (FUSE passes any name
+ * through, and such an attribute could be copied nowhere else).
  */
 static int
 xattr_unsupported(const char *name)
 {
-	return strncmp(name, "system.", 7) == 0 ||
-	    strcmp(name, "security.selinux") == 0;
+	if (strncmp(name, "user.", 5) != 0 &&
+	    strncmp(name, "trusted.", 8) != 0 &&
+	    strncmp(name, "security.", 9) != 0)
+		return 1;              /* system.*, and no namespace at all */
+	return strcmp(name, "security.selinux") == 0;
 }
 
 int

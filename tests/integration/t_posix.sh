@@ -431,6 +431,9 @@ if ! is_raw; then
 	check_sh "setfacl reports the missing ACL support" \
 	    '! setfacl -m u:nobody:r "$M/xa" 2>"$T/setfacl.err" && grep -q "not supported" "$T/setfacl.err"'
 fi
+# A name in no namespace: EOPNOTSUPP, as ext4 answers (FUSE passes it on).
+check_errno "setxattr foo.bar (no namespace): EOPNOTSUPP" ENOTSUP \
+    'os.setxattr(A[0], "foo.bar", b"1")' "$M/d2"
 
 # ---------------------------------------------------------------- locks
 
