@@ -566,14 +566,18 @@ rfs_store_refill_reserve(struct rfs_store *s)
 
 	pthread_mutex_lock(&s->reserve_lock);
 	if (s->reservefd < 0 || fstat(s->reservefd, &sb) != 0 ||
-	    sb.st_size >= RFS_RESERVE || fstatvfs(s->reservefd, &sv) != 0)
+	    (off_t)sb.st_blocks * 512 >= RFS_RESERVE ||
+	    fstatvfs(s->reservefd, &sv) != 0)
 		goto out;
-	/* As much as is free, in whole pages; posix_fallocate may leave
-	 * part of a failed allocation behind: cut back to what was held. */
-	want = sb.st_size + (off_t)((sv.f_bavail * sv.f_frsize) & ~4095ULL);
+	/* What it holds and as much as is free, in whole pages (counted in
+	 * allocated blocks: a hole holds nothing); posix_fallocate may leave
+	 * part of a failed allocation behind: cut back to the old length. */
+	want = (off_t)sb.st_blocks * 512 +
+	    (off_t)((sv.f_bavail * sv.f_frsize) & ~4095ULL);
 	if (want > RFS_RESERVE)
 		want = RFS_RESERVE;
-	if (want > sb.st_size && posix_fallocate(s->reservefd, 0, want) != 0)
+	if (want > (off_t)sb.st_blocks * 512 &&
+	    posix_fallocate(s->reservefd, 0, want) != 0)
 		(void)ftruncate(s->reservefd, sb.st_size);
 out:
 	pthread_mutex_unlock(&s->reserve_lock);
