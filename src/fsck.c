@@ -223,7 +223,10 @@ check_file(struct rfs_fs *fs, struct rfs_attr *a, int repair, FILE *out,
 			return;
 	}
 	buf = malloc(RFS_BLOCK);
-	for (uint64_t off = 0; buf != NULL && off < o->size; off += RFS_BLOCK) {
+	/* Holes are skipped: a 4 TiB sparse file took hours, a block at a
+	 * time.  A hole reads as zeros and has nothing to authenticate. */
+	for (uint64_t off = rfs_obj_next_data(o, 0); buf != NULL &&
+	    off < o->size; off = rfs_obj_next_data(o, off + RFS_BLOCK)) {
 		r->blocks++;
 		if (rfs_obj_read(o, buf, RFS_BLOCK, off) < 0)
 			finding(r, out, "block", "file %" PRIu64 " block %"

@@ -32,6 +32,23 @@ size_from_length(uint64_t len)
 	return n * RFS_BLOCK;
 }
 
+uint64_t
+rfs_obj_next_data(struct rfs_obj *o, uint64_t off)
+{
+	uint64_t block = off / RFS_BLOCK, next;
+	off_t d;
+
+	if (off >= o->size)
+		return o->size;
+	d = lseek(o->fd, (off_t)(block * RFS_RECORD), SEEK_DATA);
+	if (d < 0)
+		return errno == ENXIO ? o->size : off;
+	next = (uint64_t)d / RFS_RECORD * RFS_BLOCK;
+	if (next < off)
+		next = off;
+	return next < o->size ? next : o->size;
+}
+
 /* The object file of INO: 0, or -errno (-ENOENT: none); zeros on error. */
 static int
 stored_stat(int objdir, uint64_t ino, struct stat *sb)

@@ -81,6 +81,13 @@ int rfs_obj_sync(struct rfs_obj *o, int datasync);
  * empty): what the catalog records to notice truncation and roll-back. */
 int rfs_obj_state(struct rfs_obj *o, uint64_t *len,
     unsigned char nonce[RFS_NONCE_BYTES], int *has);
+/*
+ * The first block-aligned file offset at or after OFF whose record may
+ * hold data, skipping the object's holes (SEEK_DATA): a sparse file is
+ * walked by its data.  O's size when no data follows; OFF itself when
+ * the backing cannot tell.
+ */
+uint64_t rfs_obj_next_data(struct rfs_obj *o, uint64_t off);
 /* Size implied by the object file of INO alone (0 when missing). */
 int rfs_obj_stored_size(int objdir, uint64_t ino, uint64_t *size);
 /* 512-byte blocks the object of INO takes on the backing (its st_blocks:
