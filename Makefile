@@ -32,7 +32,7 @@ endif
 LIB_SRC  = $(filter-out src/main.c, $(wildcard src/*.c))
 LIB_OBJ  = $(LIB_SRC:src/%.c=$(BUILD)/obj/%.o)
 LIB      = $(BUILD)/librfs.a
-HDRS     = $(wildcard include/rfs/*.h)
+HDRS     = $(wildcard include/rfs/*.h src/*.h)
 UNIT_SRC = $(wildcard tests/unit/test_*.c)
 UNIT_BIN = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 FUZZ_SRC = $(wildcard tests/fuzz/fuzz_*.c)

@@ -210,7 +210,7 @@ int rfs_cat_audit_prune(struct rfs_catalog *c, int64_t last_id);
 
 /*
  * Key windows: (class, window start) -> the latest creation time a file
- * wrapped by that window key can have (the window's end; fs.c).  The key
+ * wrapped by that window key can have (the window's end; fs_create.c).  The key
  * may be destroyed once last_created + backup_retention(class) has passed
  * and no held file still needs it.
  */

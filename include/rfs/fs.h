@@ -10,7 +10,7 @@
  *              attributes (struct rfs_attr) and lookup/open counts.  It
  *              is a mutex owning the catalog connection followed by a
  *              read-write lock over the table and attributes, so a
- *              commit does not hold up getattr (fs.c, meta_lock);
+ *              commit does not hold up getattr (src/fs_impl.h, meta_lock);
  *   inode->lock guards the inode's open object (contents I/O).
  * An inode pointer outlives a release of meta only while its holder has
  * the inode open: the table is trimmed behind everyone's back.
@@ -65,7 +65,7 @@ int rfs_fs_new(struct rfs_store *st, struct rfs_policy *pol,
     struct rfs_fs **out);
 void rfs_fs_free(struct rfs_fs *fs);
 /* Daemon: catalog writes are committed in groups, at most INTERVAL_NS
- * after the first (see fs.c); fsync and fsyncdir still commit at once. */
+ * after the first (the committer, fs.c); fsync and fsyncdir still commit at once. */
 int rfs_fs_group_commit(struct rfs_fs *fs, int64_t interval_ns);
 struct rfs_store *rfs_fs_store(struct rfs_fs *fs);
 /* Takes a reference to the current policy; release with rfs_policy_unref. */

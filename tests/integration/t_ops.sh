@@ -257,7 +257,7 @@ RFS_KEY=$IK
 "$CTL" import --store "$IB" --keyfile "$IK" --policy "$POL" "$SRC" >"$T/imp.out" 2>"$T/imp.err"
 rc=$?
 if grep -q 'rfs_fs_set_created is missing' "$T/imp.err"; then
-	abort "retentionctl import: this build lacks rfs_fs_set_created (fs.c)" "$(cat "$T/imp.err")"
+	abort "retentionctl import: this build lacks rfs_fs_set_created (fs_admin.c)" "$(cat "$T/imp.err")"
 fi
 check_eq "import: exit status 0" 0 "$rc"
 check_eq "import: reports the expired file and the summary" \
