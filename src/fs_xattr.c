@@ -165,6 +165,28 @@ xattr_unsupported(const char *name)
 	return strcmp(name, "security.selinux") == 0;
 }
 
+/*
+ * The inode INO for an xattr call, with a reference in *OUT (NULL on
+ * error).  A file no longer visible (expired, trashed) is stale unless it
+ * is open, as for every call by inode number.  Caller holds meta.
+ */
+static int
+xattr_inode(struct rfs_fs *fs, uint64_t ino, int64_t now, struct inode **out)
+{
+	struct inode *in;
+	int rc;
+
+	*out = NULL;
+	if ((rc = fs_iget(fs, ino, &in)) != 0)
+		return rc;
+	if (!fs_visible(fs, &in->a, now) && in->nopen == 0) {
+		fs_iput_maybe(fs, in);
+		return -ESTALE;
+	}
+	*out = in;
+	return 0;
+}
+
 int
 rfs_fs_setxattr(struct rfs_fs *fs, const struct rfs_ctx *ctx, uint64_t ino,
     const char *name, const void *val, size_t len, int flags)
@@ -183,14 +205,8 @@ rfs_fs_setxattr(struct rfs_fs *fs, const struct rfs_ctx *ctx, uint64_t ino,
 	if (xattr_unsupported(name))
 		return -EOPNOTSUPP;
 	meta_lock(fs);
-	if ((rc = fs_iget(fs, ino, &in)) != 0) {
-		in = NULL;
+	if ((rc = xattr_inode(fs, ino, now, &in)) != 0)
 		goto out;
-	}
-	if (!fs_visible(fs, &in->a, now) && in->nopen == 0) {
-		rc = -ESTALE;
-		goto out;
-	}
 	if (strncmp(name, RETENTION_PREFIX, strlen(RETENTION_PREFIX)) == 0) {
 		rc = retention_set(fs, ctx, in, name + strlen(RETENTION_PREFIX),
 		    val, len, now);
@@ -242,14 +258,8 @@ rfs_fs_getxattr(struct rfs_fs *fs, uint64_t ino, const char *name, void *buf,
 	if (xattr_unsupported(name))
 		return -EOPNOTSUPP;
 	meta_lock(fs);
-	if ((rc = fs_iget(fs, ino, &in)) != 0) {
-		in = NULL;
+	if ((rc = xattr_inode(fs, ino, now, &in)) != 0)
 		goto out;
-	}
-	if (!fs_visible(fs, &in->a, now) && in->nopen == 0) {
-		rc = -ESTALE;
-		goto out;
-	}
 	if (strncmp(name, RETENTION_PREFIX, strlen(RETENTION_PREFIX)) == 0) {
 		rc = retention_get(fs, in, name + strlen(RETENTION_PREFIX),
 		    buf, len);
@@ -316,10 +326,14 @@ ssize_t
 rfs_fs_listxattr(struct rfs_fs *fs, uint64_t ino, char *buf, size_t len)
 {
 	struct xlist x = { .fs = fs, .ino = ino, .buf = buf, .len = len };
+	struct inode *in;
 	int rc;
 
 	meta_lock(fs);
-	rc = rfs_cat_xattr_names(fs->st->cat, ino, xlist_one, &x);
+	if ((rc = xattr_inode(fs, ino, now_of(fs), &in)) == 0) {
+		rc = rfs_cat_xattr_names(fs->st->cat, ino, xlist_one, &x);
+		fs_iput_maybe(fs, in);
+	}
 	meta_unlock(fs);
 	return rc != 0 ? rc : (ssize_t)x.used;
 }
@@ -329,6 +343,8 @@ rfs_fs_removexattr(struct rfs_fs *fs, const struct rfs_ctx *ctx, uint64_t ino,
     const char *name)
 {
 	unsigned char h[RFS_HASH_BYTES];
+	int64_t now = now_of(fs);
+	struct inode *in;
 	int rc;
 
 	if (strncmp(name, RETENTION_PREFIX, strlen(RETENTION_PREFIX)) == 0)
@@ -337,7 +353,15 @@ rfs_fs_removexattr(struct rfs_fs *fs, const struct rfs_ctx *ctx, uint64_t ino,
 		return -EOPNOTSUPP;
 	rfs_name_hash(fs->st->k_hash, ino, name, strlen(name), h);
 	meta_lock(fs);
-	rc = rfs_cat_xattr_remove(fs->st->cat, ino, h);
+	if ((rc = xattr_inode(fs, ino, now, &in)) != 0)
+		goto out;
+	/* A removal changes the inode, as a set does: ctime moves. */
+	if ((rc = rfs_cat_xattr_remove(fs->st->cat, ino, h)) == 0) {
+		in->a.ctime = now;
+		rc = rfs_cat_inode_put(fs->st->cat, &in->a);
+	}
+	fs_iput_maybe(fs, in);
+out:
 	meta_unlock(fs);
 	return rc;
 }

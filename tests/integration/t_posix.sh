@@ -407,6 +407,15 @@ check_sh "listxattr shows both" '
 getfattr -d -m "^user\\." "$M/xa" | grep -qx "user.color=\"green\"" &&
 [ "$(getfattr -m "^user\\." "$M/xa" | grep -c "^user\\.")" = 2 ]'
 check_sh "setfattr -x removes" 'setfattr -x user.color "$M/xa" && ! getfattr -n user.color "$M/xa" >/dev/null 2>&1'
+# A removal moves ctime, as a set does.  (For a regular file the kernel
+# moves it and writes it back itself; a directory's comes from the daemon.)
+mkdir "$M/xrm" && setfattr -n user.gone -v 1 "$M/xrm"
+XRM_C0=$(stat -c %.9Z "$M/xrm")
+# (times here move by the kernel's clock tick: let one pass first)
+poll_until 5 python3 -c 'import sys, time; sys.exit(time.time() < float(sys.argv[1]) + 0.02)' "$XRM_C0"
+check_sh "removexattr moves ctime" '
+setfattr -x user.gone "$M/xrm" && [ "$(stat -c %.9Z "$M/xrm")" != "$XRM_C0" ]'
+XRM_C1=$(stat -c %z "$M/xrm")
 check_errno "getxattr of a missing name: ENODATA" ENODATA 'os.getxattr(A[0], "user.nope")' "$M/xa"
 check_errno "XATTR_CREATE on an existing name: EEXIST" EEXIST '
 os.setxattr(A[0], "user.bin", b"v", os.XATTR_CREATE)' "$M/xa"
@@ -689,6 +698,7 @@ if ! is_raw; then
 	[ "$(getfattr -e hex -n user.bin "$M/xa" | sed -n "s/^user.bin=//p")" = 0x00ff00ff ] &&
 	[ "$(stat -c %g "$M/sgid/f")" = 4321 ] && [ -p "$M/fifo" ] && [ "$(ls "$M/many" | wc -l)" = 500 ]'
 	check_eq "the atime a read set survives a remount; a second read left it" "$AT1" "$(stat -c %x "$M/at")"
+	check_eq "the ctime of a removexattr survives a remount" "$XRM_C1" "$(stat -c %z "$M/xrm")"
 	# (The checksums above read every file: at-noatime is set up now.)
 	touch -a -d "2000-01-01 UTC" "$M/at-noatime"
 	pyrun 'os.read(os.open(A[0], os.O_RDONLY | os.O_NOATIME), 10)' "$M/at-noatime"
