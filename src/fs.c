@@ -19,7 +19,8 @@
 #include "fs_impl.h"
 
 /* Longest entry/attr validity: changes made behind the kernel's back (by
- * the admin tool) show within this time; expiry is exact (see fs_timeout_of()). */
+ * the admin tool) show within this time; expiry is exact (see
+ * fs_timeout_of()). */
 #define MAX_TIMEOUT 1.0
 /* Inodes kept in memory: trimmed back to LOW once past HIGH (itab_trim). */
 #define ITAB_HIGH 16384
@@ -419,7 +420,8 @@ fs_blocks_of(struct rfs_fs *fs, struct stat *st)
 
 /* Validity for the kernel's caches: never past the file's deadline. */
 double
-fs_timeout_of(struct rfs_fs *fs, const struct rfs_attr *a, int64_t now)
+fs_timeout_of(struct rfs_fs *fs, const struct rfs_attr *a,
+    int64_t now)
 {
 	int64_t d;
 	double t;
@@ -494,8 +496,8 @@ fs_name_seal(struct rfs_fs *fs, uint64_t parent, const char *name,
 }
 
 int
-fs_name_open(struct rfs_fs *fs, uint64_t parent, const unsigned char *blob,
-    size_t len, char **out)
+fs_name_open(struct rfs_fs *fs, uint64_t parent,
+    const unsigned char *blob, size_t len, char **out)
 {
 	unsigned char *p;
 	size_t n;
@@ -732,8 +734,8 @@ rfs_fs_free(struct rfs_fs *fs)
 
 /* Finds NAME in PARENT and returns its visible inode.  Caller holds meta. */
 int
-fs_find(struct rfs_fs *fs, uint64_t parent, const char *name, int64_t now,
-    struct inode **out)
+fs_find(struct rfs_fs *fs, uint64_t parent, const char *name,
+    int64_t now, struct inode **out)
 {
 	unsigned char h[RFS_HASH_BYTES];
 	uint64_t ino;

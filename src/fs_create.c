@@ -238,7 +238,8 @@ out:
 }
 
 int
-fs_file_key(struct rfs_fs *fs, const struct rfs_attr *a, struct rfs_key **out)
+fs_file_key(struct rfs_fs *fs, const struct rfs_attr *a,
+    struct rfs_key **out)
 {
 	struct rfs_key *win = rfs_key_new(), *fk = rfs_key_new();
 	int rc;
@@ -275,9 +276,9 @@ out:
  * started a transaction.  For regular files a key is made and wrapped.
  */
 int
-fs_make_node(struct rfs_fs *fs, const struct rfs_ctx *ctx, struct inode *dir,
-    const char *name, mode_t mode, dev_t rdev, int64_t now,
-    struct inode **out, struct rfs_key **keyout)
+fs_make_node(struct rfs_fs *fs, const struct rfs_ctx *ctx,
+    struct inode *dir, const char *name, mode_t mode, dev_t rdev,
+    int64_t now, struct inode **out, struct rfs_key **keyout)
 {
 	unsigned char h[RFS_HASH_BYTES], *sealed = NULL;
 	const struct rfs_class *cls;
@@ -379,9 +380,10 @@ fs_make_node(struct rfs_fs *fs, const struct rfs_ctx *ctx, struct inode *dir,
 }
 
 int
-fs_create_common(struct rfs_fs *fs, const struct rfs_ctx *ctx, uint64_t parent,
-    const char *name, mode_t mode, dev_t rdev, const char *target,
-    struct rfs_entry *e, struct inode **inout, struct rfs_key **keyout)
+fs_create_common(struct rfs_fs *fs, const struct rfs_ctx *ctx,
+    uint64_t parent, const char *name, mode_t mode, dev_t rdev,
+    const char *target, struct rfs_entry *e, struct inode **inout,
+    struct rfs_key **keyout)
 {
 	struct inode *dir, *in = NULL;
 	int64_t now = now_of(fs);

@@ -162,20 +162,26 @@ in_unlock(struct inode *in)
 	pthread_rwlock_unlock(&in->lock);
 }
 
-/* fs.c */
+/*
+ * Shared between the parts.  Unless a comment at the definition says
+ * otherwise, the caller holds meta.
+ */
+
+/* fs.c: events, the inode table, attributes, names, lookup */
 int fs_events_reload(struct rfs_fs *fs);
 int64_t fs_event_for(struct rfs_fs *fs, uint64_t ino);
 int64_t fs_event_of(struct rfs_fs *fs, const struct rfs_attr *a);
-void fs_itab_remove(struct rfs_fs *fs, struct inode *in);
-void fs_reconcile_size(struct rfs_fs *fs, struct rfs_attr *a);
 int fs_iget(struct rfs_fs *fs, uint64_t ino, struct inode **out);
-void fs_ifree(struct inode *in);
 void fs_iput_maybe(struct rfs_fs *fs, struct inode *in);
+void fs_itab_remove(struct rfs_fs *fs, struct inode *in);
+void fs_ifree(struct inode *in);
+void fs_reconcile_size(struct rfs_fs *fs, struct rfs_attr *a);
 int64_t fs_ns_of(const struct timespec *ts);
 void fs_stat_of(const struct rfs_attr *a, struct stat *st);
 int fs_blocks_needed(const struct stat *st);
 void fs_blocks_of(struct rfs_fs *fs, struct stat *st);
-double fs_timeout_of(struct rfs_fs *fs, const struct rfs_attr *a, int64_t now);
+double fs_timeout_of(struct rfs_fs *fs, const struct rfs_attr *a,
+    int64_t now);
 int fs_visible(struct rfs_fs *fs, const struct rfs_attr *a, int64_t now);
 void fs_fill_entry(struct rfs_fs *fs, const struct inode *in, int64_t now,
     struct rfs_entry *e);
@@ -184,36 +190,39 @@ void fs_name_hash(struct rfs_fs *fs, uint64_t parent, const char *name,
     unsigned char h[RFS_HASH_BYTES]);
 int fs_name_seal(struct rfs_fs *fs, uint64_t parent, const char *name,
     unsigned char **out, size_t *outlen);
-int fs_name_open(struct rfs_fs *fs, uint64_t parent, const unsigned char *blob,
-    size_t len, char **out);
-int fs_find(struct rfs_fs *fs, uint64_t parent, const char *name, int64_t now,
-    struct inode **out);
+int fs_name_open(struct rfs_fs *fs, uint64_t parent,
+    const unsigned char *blob, size_t len, char **out);
+int fs_find(struct rfs_fs *fs, uint64_t parent, const char *name,
+    int64_t now, struct inode **out);
 int fs_dir_get(struct rfs_fs *fs, uint64_t parent, struct inode **out);
 
-/* fs_create.c */
+/* fs_create.c: new nodes, their keys, and closing a transaction */
+int fs_make_node(struct rfs_fs *fs, const struct rfs_ctx *ctx,
+    struct inode *dir, const char *name, mode_t mode, dev_t rdev,
+    int64_t now, struct inode **out, struct rfs_key **keyout);
+int fs_create_common(struct rfs_fs *fs, const struct rfs_ctx *ctx,
+    uint64_t parent, const char *name, mode_t mode, dev_t rdev,
+    const char *target, struct rfs_entry *e, struct inode **inout,
+    struct rfs_key **keyout);
+int fs_file_key(struct rfs_fs *fs, const struct rfs_attr *a,
+    struct rfs_key **out);
 int fs_keywin_note(struct rfs_fs *fs, const struct rfs_attr *a);
 int fs_finish_tx(struct rfs_fs *fs, int rc);
-int fs_file_key(struct rfs_fs *fs, const struct rfs_attr *a, struct rfs_key **out);
-int fs_make_node(struct rfs_fs *fs, const struct rfs_ctx *ctx, struct inode *dir,
-    const char *name, mode_t mode, dev_t rdev, int64_t now,
-    struct inode **out, struct rfs_key **keyout);
-int fs_create_common(struct rfs_fs *fs, const struct rfs_ctx *ctx, uint64_t parent,
-    const char *name, mode_t mode, dev_t rdev, const char *target,
-    struct rfs_entry *e, struct inode **inout, struct rfs_key **keyout);
 
 /* fs_file.c */
 int fs_atime_due(struct rfs_fs *fs, const struct inode *in, int64_t now);
 
-/* fs_namespace.c */
-int fs_clear_hidden(struct rfs_fs *fs, uint64_t dir, const unsigned char *h,
-    int64_t now, struct inode **out);
-int fs_drop_link(struct rfs_fs *fs, const struct rfs_ctx *ctx, struct inode *dir,
-    struct inode *in, const char *name, int64_t now);
+/* fs_namespace.c: names in and out of directories */
+int fs_add_entry(struct rfs_fs *fs, uint64_t dir, const char *name,
+    uint64_t ino);
+int fs_drop_link(struct rfs_fs *fs, const struct rfs_ctx *ctx,
+    struct inode *dir, struct inode *in, const char *name, int64_t now);
+int fs_clear_hidden(struct rfs_fs *fs, uint64_t dir,
+    const unsigned char *h, int64_t now, struct inode **out);
 void fs_reload(struct rfs_fs *fs, struct inode *in);
-int fs_add_entry(struct rfs_fs *fs, uint64_t dir, const char *name, uint64_t ino);
 
 /* fs_xattr.c */
-int fs_retag(struct rfs_fs *fs, struct inode *in, const char *cls, int64_t created,
-    const char *op, uint32_t uid, int64_t now);
+int fs_retag(struct rfs_fs *fs, struct inode *in, const char *cls,
+    int64_t created, const char *op, uint32_t uid, int64_t now);
 
 #endif

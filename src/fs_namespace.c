@@ -21,8 +21,8 @@
  * holds it (its inode in *out when OUT is not NULL).
  */
 int
-fs_clear_hidden(struct rfs_fs *fs, uint64_t dir, const unsigned char *h,
-    int64_t now, struct inode **out)
+fs_clear_hidden(struct rfs_fs *fs, uint64_t dir,
+    const unsigned char *h, int64_t now, struct inode **out)
 {
 	struct inode *old;
 	uint64_t ino;
@@ -58,8 +58,8 @@ fs_clear_hidden(struct rfs_fs *fs, uint64_t dir, const unsigned char *h,
  * transaction; the dirent itself is removed by the caller.
  */
 int
-fs_drop_link(struct rfs_fs *fs, const struct rfs_ctx *ctx, struct inode *dir,
-    struct inode *in, const char *name, int64_t now)
+fs_drop_link(struct rfs_fs *fs, const struct rfs_ctx *ctx,
+    struct inode *dir, struct inode *in, const char *name, int64_t now)
 {
 	char path[PATH_MAX];
 	unsigned char *blob;
@@ -289,7 +289,8 @@ rfs_fs_rmdir(struct rfs_fs *fs, const struct rfs_ctx *ctx, uint64_t parent,
 /* ---- link and rename ------------------------------------------------- */
 
 int
-fs_add_entry(struct rfs_fs *fs, uint64_t dir, const char *name, uint64_t ino)
+fs_add_entry(struct rfs_fs *fs, uint64_t dir, const char *name,
+    uint64_t ino)
 {
 	unsigned char h[RFS_HASH_BYTES], *sealed;
 	size_t len;

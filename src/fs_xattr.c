@@ -20,7 +20,8 @@
 #define RETENTION_PREFIX "user.retention."
 
 static void
-xattr_ad(uint64_t ino, const unsigned char *h, unsigned char ad[8 + RFS_HASH_BYTES])
+xattr_ad(uint64_t ino, const unsigned char *h,
+    unsigned char ad[8 + RFS_HASH_BYTES])
 {
 	memcpy(ad, &ino, 8);
 	memcpy(ad + 8, h, RFS_HASH_BYTES);
@@ -66,8 +67,8 @@ retention_get(struct rfs_fs *fs, struct inode *in, const char *attr,
  * Caller holds meta.
  */
 int
-fs_retag(struct rfs_fs *fs, struct inode *in, const char *cls, int64_t created,
-    const char *op, uint32_t uid, int64_t now)
+fs_retag(struct rfs_fs *fs, struct inode *in, const char *cls,
+    int64_t created, const char *op, uint32_t uid, int64_t now)
 {
 	struct rfs_attr a = in->a;
 	struct rfs_key *fk = NULL, *win = NULL;
