@@ -79,7 +79,7 @@ check: tests
 	BUILD=$(BUILD) tests/run-all.sh
 
 check-san:
-	$(MAKE) SAN=1 TESTCLOCK=1 check
+	$(MAKE) SAN=1 check
 
 bench: all
 	BUILD=$(BUILD) tests/bench/bench.sh
