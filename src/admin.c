@@ -8,12 +8,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "rfs/clock.h"
+#include "rfs/cpu.h"
 #include "rfs/admin.h"
 #include "rfs/audit.h"
 #include "rfs/keystore.h"
@@ -75,35 +75,6 @@ collect_due(void *ctx, const struct rfs_attr *a)
 	return 0;
 }
 
-/*
- * The sweep is background work: the thread running it drops to nice 10
- * (Linux sets the nice value per thread) while it destroys files, so the
- * request workers, which share two cores with it, preempt it (measured:
- * a foreground GETATTR's p99 during a sweep, 2.4 -> 1.8 ms; the rest of
- * the way came from the fair meta lock (fs_impl.h) and rarer checkpoints).
- */
-#define SWEEP_NICE 10
-
-static int
-background_begin(void)
-{
-	int old;
-
-	errno = 0;
-	old = getpriority(PRIO_PROCESS, (id_t)gettid());
-	if (errno != 0 || old >= SWEEP_NICE)
-		return INT_MIN;
-	(void)setpriority(PRIO_PROCESS, (id_t)gettid(), SWEEP_NICE);
-	return old;
-}
-
-static void
-background_end(int old)
-{
-	if (old != INT_MIN)
-		(void)setpriority(PRIO_PROCESS, (id_t)gettid(), old);
-}
-
 /* Destroys every due file in STATE, BATCH rows under the lock at a time. */
 static void
 sweep_state(struct rfs_fs *fs, struct collect *proto, int state,
@@ -112,7 +83,7 @@ sweep_state(struct rfs_fs *fs, struct collect *proto, int state,
 {
 	struct collect c = *proto;
 	struct rfs_store *s = rfs_fs_store(fs);
-	int res[SHRED_GROUP], nice_was = background_begin();
+	int res[SHRED_GROUP], bg = rfs_cpu_bg_begin();
 
 	c.last = 0;
 	do {
@@ -147,7 +118,7 @@ sweep_state(struct rfs_fs *fs, struct collect *proto, int state,
 			}
 		}
 	} while (c.scanned == BATCH);
-	background_end(nice_was);
+	rfs_cpu_bg_end(bg);
 	free(c.ino);
 }
 

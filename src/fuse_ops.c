@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "rfs/cpu.h"
 #include "rfs/fuse_ops.h"
 #include "rfs/log.h"
 
@@ -616,10 +617,13 @@ fuse_read(int fd, void *buf, size_t len)
 	ssize_t n;
 
 	/* A signal (EINTR) goes back to libfuse, which checks for exit. */
-	while ((n = read(fd, buf, len)) < 0 && errno == EAGAIN)
+	for (;;) {
+		rfs_cpu_worker_wait();
+		if ((n = read(fd, buf, len)) >= 0 || errno != EAGAIN)
+			return n;
 		if (poll(&p, 1, -1) < 0)
 			return -1;
-	return n;
+	}
 }
 
 static ssize_t

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "rfs/control.h"
+#include "rfs/cpu.h"
 #include "rfs/fuse_ops.h"
 #include "rfs/log.h"
 #include "rfs/policy.h"
@@ -356,6 +357,7 @@ main(int argc, char **argv)
 			goto out;
 	}
 	/* Threads start after fuse_daemonize: a fork keeps none of them. */
+	rfs_cpu_init();
 	if (rfs_fs_group_commit(rf.fs, (int64_t)o.commit_ms * 1000000) != 0) {
 		rfs_err("cannot start the catalog committer");
 		goto out;
