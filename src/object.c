@@ -275,6 +275,70 @@ rfs_obj_read(struct rfs_obj *o, void *buf, size_t len, uint64_t off)
 	return rc != 0 ? rc : (ssize_t)done;
 }
 
+/*
+ * Write-behind.  A large sequential write (a copy, a `dd`, a log that keeps
+ * growing) leaves the object's ciphertext in the backing's page cache:
+ * a second copy of data the kernel already caches as plaintext on the
+ * mount, all of it dirty until the caller's fsync.  So once a writer has
+ * added WB_WINDOW bytes past the last mark, their write-back is started,
+ * and the window before, by now written, is waited for and dropped from
+ * the cache.  The backing's page cache then holds about two windows of a
+ * streaming file, its pages are reused while still warm, and the final
+ * fsync finds little left to write (measured, 512 MiB `dd` + fsync: 440-465
+ * -> 560-600 MB/s, the daemon's CPU 0.83 -> 0.67 s).  Writes elsewhere
+ * than at the window's end (random I/O, a rewrite further back) only
+ * restart the tracking: nothing is dropped for them.
+ *
+ * sync_file_range consumes a write-back error for this descriptor (the
+ * next fsync would no longer see it), so an error is kept and reported by
+ * the next rfs_obj_sync.  Dropping only ever discards clean pages.
+ */
+#define WB_WINDOW ((uint64_t)8 << 20)
+
+static void
+wb_note_error(struct rfs_obj *o, int rc)
+{
+	int none = 0;
+
+	if (rc != 0)
+		(void)atomic_compare_exchange_strong(&o->wb_err, &none, -errno);
+}
+
+static void
+write_behind(struct rfs_obj *o, uint64_t off, size_t len)
+{
+	uint64_t end = off + len;
+
+	/*
+	 * The kernel writes a streaming file back with several requests in
+	 * flight, and they reach the object slightly out of order, so the
+	 * stream is followed by its front (wb_hi), not write by write.  A
+	 * write more than a window ahead of the front or two behind is not
+	 * this stream (random I/O, a rewrite far back): start over there.
+	 */
+	if (off > o->wb_hi + WB_WINDOW || end + 2 * WB_WINDOW < o->wb_hi) {
+		o->wb_start = o->wb_hi = end;
+		o->wb_prev_len = 0;
+		return;
+	}
+	if (end > o->wb_hi)
+		o->wb_hi = end;
+	if (o->wb_hi < o->wb_start + WB_WINDOW)
+		return;
+	wb_note_error(o, sync_file_range(o->fd, (off_t)o->wb_start,
+	    (off_t)(o->wb_hi - o->wb_start), SYNC_FILE_RANGE_WRITE));
+	if (o->wb_prev_len > 0) {
+		wb_note_error(o, sync_file_range(o->fd, (off_t)o->wb_prev,
+		    (off_t)o->wb_prev_len, SYNC_FILE_RANGE_WAIT_BEFORE |
+		    SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER));
+		(void)posix_fadvise(o->fd, (off_t)o->wb_prev,
+		    (off_t)o->wb_prev_len, POSIX_FADV_DONTNEED);
+	}
+	o->wb_prev = o->wb_start;
+	o->wb_prev_len = o->wb_hi - o->wb_start;
+	o->wb_start = o->wb_hi;
+}
+
 static int
 write_full(int fd, const unsigned char *p, size_t n, uint64_t off)
 {
@@ -436,10 +500,12 @@ rfs_obj_write(struct rfs_obj *o, const void *buf, size_t len, uint64_t off)
 		}
 	}
 	undo_save(o, first * RFS_RECORD, u);
-	rc = write_full(o->fd, recs, (size_t)(last - first) * RFS_RECORD +
-	    block_len(new_size, last) + RFS_BLOCK_OVERHEAD, first * RFS_RECORD);
+	n = (size_t)(last - first) * RFS_RECORD + block_len(new_size, last) +
+	    RFS_BLOCK_OVERHEAD;
+	rc = write_full(o->fd, recs, n, first * RFS_RECORD);
 	if (rc == 0) {
 		o->size = new_size;
+		write_behind(o, first * RFS_RECORD, n);
 	} else {
 		undo_apply(o, u);
 		o->cache_valid = 0;
@@ -594,9 +660,11 @@ rfs_obj_state(struct rfs_obj *o, uint64_t *len,
 int
 rfs_obj_sync(struct rfs_obj *o, int datasync)
 {
-	if ((datasync ? fdatasync(o->fd) : fsync(o->fd)) != 0)
-		return -errno;
-	return 0;
+	int rc = atomic_exchange(&o->wb_err, 0);
+
+	if ((datasync ? fdatasync(o->fd) : fsync(o->fd)) != 0 && rc == 0)
+		rc = -errno;
+	return rc;
 }
 
 /* One overwrite pass over FD's data extents (not its holes). */

@@ -26,6 +26,7 @@
 #ifndef RFS_OBJECT_H
 #define RFS_OBJECT_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -50,6 +51,14 @@ struct rfs_obj {
 	uint64_t cache_idx;
 	size_t cache_len;
 	int cache_valid;
+	/*
+	 * Write-behind of a streaming writer (see write_behind in
+	 * object.c): where the current window starts, the stream's front,
+	 * the window before (being written back), and a write-back error
+	 * found there, which the next rfs_obj_sync reports.
+	 */
+	uint64_t wb_start, wb_hi, wb_prev, wb_prev_len;
+	_Atomic int wb_err;
 };
 
 /* Object file name of INO relative to the objects directory. */
