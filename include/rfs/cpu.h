@@ -22,9 +22,9 @@
  * priority.  The CPUs are those the process had at start: an affinity set
  * from outside later is replaced by the next background work's end.
  *
- * Measured (make bench shred, 50,000 files, 2 cores): stat p99 during the
- * sweep 120-157 us -> 72-89 us, p50 27-32 -> 14-15 us, and the sweep itself
- * 7,300 -> 8,200 files/s.
+ * Measured (make bench shred, 50,000 files, 2 cores, alternating runs):
+ * stat p99 during the sweep 105-157 us -> 65-80 us, p50 26-32 -> 14-15 us,
+ * and the sweep itself 7,300-7,900 -> 8,100-8,300 files/s.
  */
 #ifndef RFS_CPU_H
 #define RFS_CPU_H
