@@ -317,8 +317,7 @@ write_behind(struct rfs_obj *o, uint64_t off, size_t len)
 	 * this stream (random I/O, a rewrite far back): start over there.
 	 */
 	if (off > o->wb_hi + WB_WINDOW || end + 2 * WB_WINDOW < o->wb_hi) {
-		o->wb_start = o->wb_hi = end;
-		o->wb_prev_len = 0;
+		o->wb_prev = o->wb_start = o->wb_hi = end;
 		return;
 	}
 	if (end > o->wb_hi)
@@ -327,15 +326,16 @@ write_behind(struct rfs_obj *o, uint64_t off, size_t len)
 		return;
 	wb_note_error(o, sync_file_range(o->fd, (off_t)o->wb_start,
 	    (off_t)(o->wb_hi - o->wb_start), SYNC_FILE_RANGE_WRITE));
-	if (o->wb_prev_len > 0) {
-		wb_note_error(o, sync_file_range(o->fd, (off_t)o->wb_prev,
-		    (off_t)o->wb_prev_len, SYNC_FILE_RANGE_WAIT_BEFORE |
-		    SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER));
-		(void)posix_fadvise(o->fd, (off_t)o->wb_prev,
-		    (off_t)o->wb_prev_len, POSIX_FADV_DONTNEED);
+	if (o->wb_prev < o->wb_start) {
+		off_t n = (off_t)(o->wb_start - o->wb_prev);
+
+		wb_note_error(o, sync_file_range(o->fd, (off_t)o->wb_prev, n,
+		    SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
+		    SYNC_FILE_RANGE_WAIT_AFTER));
+		(void)posix_fadvise(o->fd, (off_t)o->wb_prev, n,
+		    POSIX_FADV_DONTNEED);
 	}
 	o->wb_prev = o->wb_start;
-	o->wb_prev_len = o->wb_hi - o->wb_start;
 	o->wb_start = o->wb_hi;
 }
 

@@ -53,11 +53,11 @@ struct rfs_obj {
 	int cache_valid;
 	/*
 	 * Write-behind of a streaming writer (see write_behind in
-	 * object.c): where the current window starts, the stream's front,
-	 * the window before (being written back), and a write-back error
-	 * found there, which the next rfs_obj_sync reports.
+	 * object.c): the window before, [wb_prev, wb_start), being written
+	 * back; the current one, from wb_start to the stream's front wb_hi;
+	 * and a write-back error found, which the next rfs_obj_sync reports.
 	 */
-	uint64_t wb_start, wb_hi, wb_prev, wb_prev_len;
+	uint64_t wb_prev, wb_start, wb_hi;
 	_Atomic int wb_err;
 };
 
