@@ -284,10 +284,11 @@ rfs_obj_read(struct rfs_obj *o, void *buf, size_t len, uint64_t off)
  * and the window before, by now written, is waited for and dropped from
  * the cache.  The backing's page cache then holds about two windows of a
  * streaming file, its pages are reused while still warm, and the final
- * fsync finds little left to write (measured, 512 MiB `dd` + fsync: 440-465
- * -> 560-600 MB/s, the daemon's CPU 0.83 -> 0.67 s).  Writes elsewhere
- * than at the window's end (random I/O, a rewrite further back) only
- * restart the tracking: nothing is dropped for them.
+ * fsync finds little left to write (measured, 512 MiB `dd` + fsync on a
+ * fresh mount, alternating: 340-413 -> 541-563 MB/s, the daemon's CPU
+ * 0.95-1.16 -> 0.67-0.70 s; see docs/performance.md).  Writes far from the
+ * stream's front (random I/O, a rewrite further back) only restart the
+ * tracking: nothing is dropped for them.
  *
  * sync_file_range consumes a write-back error for this descriptor (the
  * next fsync would no longer see it), so an error is kept and reported by
