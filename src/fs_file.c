@@ -170,9 +170,12 @@ persist(struct rfs_fs *fs, struct inode *in, int end)
 	return rc;
 }
 
-/* Opens IN's object if it is not open yet.  Caller holds IN->lock. */
+/*
+ * Opens IN's object if it is not open yet; FRESH: IN was just created, so
+ * its object is made (rfs_obj_make).  Caller holds IN->lock.
+ */
 static int
-obj_get(struct rfs_fs *fs, struct inode *in, struct rfs_key *key)
+obj_get(struct rfs_fs *fs, struct inode *in, struct rfs_key *key, int fresh)
 {
 	struct rfs_attr a;
 	int rc;
@@ -186,7 +189,12 @@ obj_get(struct rfs_fs *fs, struct inode *in, struct rfs_key *key)
 	meta_unlock(fs);
 	if (key == NULL && (rc = fs_file_key(fs, &a, &key)) != 0)
 		return rc;
-	rc = rfs_obj_open(fs->st->objfd, in->ino, 1, key, a.size, &in->obj);
+	if (fresh)
+		rc = rfs_obj_make(fs->st->objfd, fs->pool, in->ino, key,
+		    &in->obj);
+	else
+		rc = rfs_obj_open(fs->st->objfd, in->ino, 1, key, a.size,
+		    &in->obj);
 	if (rc == 0 && (rc = obj_verify(fs, in, &a)) != 0) {
 		rfs_obj_close(in->obj);
 		in->obj = NULL;
@@ -253,7 +261,7 @@ rfs_fs_open(struct rfs_fs *fs, const struct rfs_ctx *ctx, uint64_t ino,
 	if (rc != 0)
 		return rc;
 	in_lock(in);
-	rc = obj_get(fs, in, NULL);
+	rc = obj_get(fs, in, NULL, 0);
 	if (rc == 0 && (flags & O_TRUNC) && in->obj->size > 0)
 		rc = cut_object(fs, in, 0, &released);
 	if (rc == 0 && (flags & O_TRUNC)) {
@@ -292,7 +300,7 @@ rfs_fs_create(struct rfs_fs *fs, const struct rfs_ctx *ctx, uint64_t parent,
 	if (rc != 0)
 		return rc;
 	in_lock(in);
-	rc = obj_get(fs, in, key);
+	rc = obj_get(fs, in, key, 1);
 	in_unlock(in);
 	if (rc == 0 && (*hp = handle_new(in, flags)) == NULL)
 		rc = -ENOMEM;
@@ -630,7 +638,7 @@ rfs_fs_setattr(struct rfs_fs *fs, const struct rfs_ctx *ctx, uint64_t ino,
 		goto out;
 	if (mask & RFS_SET_SIZE) {
 		in_lock(in);
-		rc = obj_get(fs, in, key);
+		rc = obj_get(fs, in, key, 0);
 		if (rc == 0)
 			rc = cut_object(fs, in, (uint64_t)s->st_size,
 			    &released);
