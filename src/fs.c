@@ -15,7 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "rfs/objpool.h"
 #include "rfs/retention.h"
 #include "fs_impl.h"
 
@@ -701,21 +700,11 @@ rfs_fs_group_commit(struct rfs_fs *fs, int64_t interval_ns)
 	return 0;
 }
 
-int
-rfs_fs_object_pool(struct rfs_fs *fs)
-{
-	if (fs->st->readonly)
-		return -EROFS;
-	return fs->pool != NULL ? 0 : rfs_objpool_start(fs->st->objfd,
-	    &fs->pool);
-}
-
 void
 rfs_fs_free(struct rfs_fs *fs)
 {
 	if (fs == NULL)
 		return;
-	rfs_objpool_stop(fs->pool);
 	if (fs->commit_ns != 0) {
 		meta_lock(fs);
 		fs->commit_stop = 1;

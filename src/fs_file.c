@@ -170,12 +170,9 @@ persist(struct rfs_fs *fs, struct inode *in, int end)
 	return rc;
 }
 
-/*
- * Opens IN's object if it is not open yet; FRESH: IN was just created, so
- * its object is made (rfs_obj_make).  Caller holds IN->lock.
- */
+/* Opens IN's object if it is not open yet.  Caller holds IN->lock. */
 static int
-obj_get(struct rfs_fs *fs, struct inode *in, struct rfs_key *key, int fresh)
+obj_get(struct rfs_fs *fs, struct inode *in, struct rfs_key *key)
 {
 	struct rfs_attr a;
 	int rc;
@@ -189,12 +186,7 @@ obj_get(struct rfs_fs *fs, struct inode *in, struct rfs_key *key, int fresh)
 	meta_unlock(fs);
 	if (key == NULL && (rc = fs_file_key(fs, &a, &key)) != 0)
 		return rc;
-	if (fresh)
-		rc = rfs_obj_make(fs->st->objfd, fs->pool, in->ino, key,
-		    &in->obj);
-	else
-		rc = rfs_obj_open(fs->st->objfd, in->ino, 1, key, a.size,
-		    &in->obj);
+	rc = rfs_obj_open(fs->st->objfd, in->ino, 1, key, a.size, &in->obj);
 	if (rc == 0 && (rc = obj_verify(fs, in, &a)) != 0) {
 		rfs_obj_close(in->obj);
 		in->obj = NULL;
@@ -261,7 +253,7 @@ rfs_fs_open(struct rfs_fs *fs, const struct rfs_ctx *ctx, uint64_t ino,
 	if (rc != 0)
 		return rc;
 	in_lock(in);
-	rc = obj_get(fs, in, NULL, 0);
+	rc = obj_get(fs, in, NULL);
 	if (rc == 0 && (flags & O_TRUNC) && in->obj->size > 0)
 		rc = cut_object(fs, in, 0, &released);
 	if (rc == 0 && (flags & O_TRUNC)) {
@@ -300,7 +292,7 @@ rfs_fs_create(struct rfs_fs *fs, const struct rfs_ctx *ctx, uint64_t parent,
 	if (rc != 0)
 		return rc;
 	in_lock(in);
-	rc = obj_get(fs, in, key, 1);
+	rc = obj_get(fs, in, key);
 	in_unlock(in);
 	if (rc == 0 && (*hp = handle_new(in, flags)) == NULL)
 		rc = -ENOMEM;
@@ -638,7 +630,7 @@ rfs_fs_setattr(struct rfs_fs *fs, const struct rfs_ctx *ctx, uint64_t ino,
 		goto out;
 	if (mask & RFS_SET_SIZE) {
 		in_lock(in);
-		rc = obj_get(fs, in, key, 0);
+		rc = obj_get(fs, in, key);
 		if (rc == 0)
 			rc = cut_object(fs, in, (uint64_t)s->st_size,
 			    &released);

@@ -76,7 +76,6 @@ struct rfs_fs {
 	pthread_cond_t commit_cv;     /* with meta: a batch began, or stop */
 	int64_t commit_ns;            /* 0: no committer */
 	int commit_stop;
-	struct rfs_objpool *pool;     /* spare object files, or NULL */
 	atomic_int meta_waiting;      /* foreground threads queued on meta */
 	/* Written with meta held; read alone by getattr's fast path.  See
 	 * meta_lock. */

@@ -239,7 +239,7 @@ main(int argc, char **argv)
 	struct rfs_control *ctl = NULL;
 	struct fuse_loop_config *cfg = NULL;
 	char err[512], cred[4096];
-	int rc = 1, mounted = 0, perr;
+	int rc = 1, mounted = 0;
 
 	rfs_log_set_prog("retentionfs");
 	(void)mallopt(M_ARENA_MAX, MALLOC_ARENAS);
@@ -362,9 +362,6 @@ main(int argc, char **argv)
 		rfs_err("cannot start the catalog committer");
 		goto out;
 	}
-	if (!st->readonly && (perr = rfs_fs_object_pool(rf.fs)) != 0)
-		rfs_info("no pool of spare object files (%s): creates make"
-		    " their files themselves", strerror(-perr));
 	if (rfs_sweeper_start(rf.fs, o.policy, &sw) != 0)
 		rfs_warn("sweeper not started");
 	else

@@ -15,7 +15,6 @@
 
 #include "rfs/log.h"
 #include "rfs/object.h"
-#include "rfs/objpool.h"
 
 void
 rfs_obj_path(uint64_t ino, char *buf, size_t len)
@@ -99,25 +98,6 @@ rfs_obj_create(int objdir, uint64_t ino)
 	return 0;
 }
 
-/* An rfs_obj of INO without a descriptor yet; takes ownership of KEY. */
-static int
-obj_alloc(uint64_t ino, struct rfs_key *key, struct rfs_obj **out)
-{
-	struct rfs_obj *o = calloc(1, sizeof(*o));
-
-	*out = NULL;
-	if (o == NULL || (o->cache = malloc(RFS_BLOCK)) == NULL) {
-		free(o);
-		rfs_key_free(key);
-		return -ENOMEM;
-	}
-	o->fd = -1;
-	o->ino = ino;
-	o->key = key;
-	*out = o;
-	return 0;
-}
-
 int
 rfs_obj_open(int objdir, uint64_t ino, int create, struct rfs_key *key,
     uint64_t catalog_size, struct rfs_obj **out)
@@ -126,17 +106,24 @@ rfs_obj_open(int objdir, uint64_t ino, int create, struct rfs_key *key,
 	struct stat sb;
 	char path[32];
 	uint64_t stored;
-	int rc;
 
-	if ((rc = obj_alloc(ino, key, &o)) != 0)
-		return rc;
+	*out = NULL;
+	o = calloc(1, sizeof(*o));
+	if (o == NULL || (o->cache = malloc(RFS_BLOCK)) == NULL) {
+		free(o);
+		rfs_key_free(key);
+		return -ENOMEM;
+	}
+	o->ino = ino;
+	o->key = key;
 	rfs_obj_path(ino, path, sizeof(path));
 	o->fd = openat(objdir, path, O_RDWR | O_CLOEXEC |
 	    (create ? O_CREAT : 0), 0600);
 	if (o->fd < 0 && errno == EROFS)
 		o->fd = openat(objdir, path, O_RDONLY | O_CLOEXEC);
 	if (o->fd < 0 || fstat(o->fd, &sb) != 0) {
-		rc = -errno;
+		int rc = -errno;
+
 		rfs_err("object %" PRIu64 ": %s", ino, strerror(errno));
 		rfs_obj_close(o);
 		return rc;
@@ -144,24 +131,6 @@ rfs_obj_open(int objdir, uint64_t ino, int create, struct rfs_key *key,
 	stored = size_from_length((uint64_t)sb.st_size);
 	o->size = stored > catalog_size ? stored : catalog_size;
 	*out = o;
-	return 0;
-}
-
-int
-rfs_obj_make(int objdir, struct rfs_objpool *pool, uint64_t ino,
-    struct rfs_key *key, struct rfs_obj **out)
-{
-	char path[32];
-	int fd, rc;
-
-	rfs_obj_path(ino, path, sizeof(path));
-	if (pool == NULL || (fd = rfs_objpool_place(pool, path)) < 0)
-		return rfs_obj_open(objdir, ino, 1, key, 0, out);
-	if ((rc = obj_alloc(ino, key, out)) != 0) {
-		close(fd);      /* an empty object, as a failed open leaves */
-		return rc;
-	}
-	(*out)->fd = fd;
 	return 0;
 }
 

@@ -67,11 +67,6 @@ void rfs_fs_free(struct rfs_fs *fs);
 /* Daemon: catalog writes are committed in groups, at most INTERVAL_NS
  * after the first (the committer, fs.c); fsync and fsyncdir still commit at once. */
 int rfs_fs_group_commit(struct rfs_fs *fs, int64_t interval_ns);
-/* Daemon: creates take their object files from a pool of spares made in
- * the background (objpool.h).  Without one (a read-only store, or a
- * backing that cannot make unnamed files) creates make them: -errno says
- * why, and nothing else changes. */
-int rfs_fs_object_pool(struct rfs_fs *fs);
 struct rfs_store *rfs_fs_store(struct rfs_fs *fs);
 /* Takes a reference to the current policy; release with rfs_policy_unref. */
 struct rfs_policy *rfs_fs_policy(struct rfs_fs *fs);

@@ -66,14 +66,6 @@ void rfs_obj_path(uint64_t ino, char *buf, size_t len);
 /* Opens (or with CREATE makes) the object of INO; takes ownership of KEY. */
 int rfs_obj_open(int objdir, uint64_t ino, int create, struct rfs_key *key,
     uint64_t catalog_size, struct rfs_obj **out);
-/*
- * Makes and opens the object of INO, a file just created (its catalog size
- * is 0): a spare from POOL named for it when one is ready (see objpool.h),
- * else rfs_obj_open with CREATE.  POOL may be NULL.  Takes ownership of KEY.
- */
-struct rfs_objpool;
-int rfs_obj_make(int objdir, struct rfs_objpool *pool, uint64_t ino,
-    struct rfs_key *key, struct rfs_obj **out);
 void rfs_obj_close(struct rfs_obj *o);
 ssize_t rfs_obj_read(struct rfs_obj *o, void *buf, size_t len, uint64_t off);
 ssize_t rfs_obj_write(struct rfs_obj *o, const void *buf, size_t len,

@@ -50,16 +50,6 @@ else
 	check_sh "the backing holds the store files" '[ -f "$B/retentionfs.store" ] && [ -d "$B/objects" ] && [ -f "$B/catalog.db" ]'
 	check "backing holds no marker while mounted (incl. catalog.db-wal)" no_marker "$B"
 	check_sh "backing names hold no marker" '! find "$B" | grep -F -- "$MARK"'
-	# Creates take spare object files that the daemon keeps open without
-	# a name (src/objpool.c): they show only among its descriptors.
-	spares() {
-		[ "$(ls -l "/proc/$RFS_PID/fd" 2>/dev/null |
-		    grep -c -F -- "$B/objects/#")" -gt 0 ]
-	}
-	check "the daemon holds nameless spare object files" wait_for 10 spares
-	check_sh "objects/ holds only its 256 XX directories" '
-	[ "$(find "$B/objects" -mindepth 1 -maxdepth 1 | wc -l)" -eq 256 ] &&
-	[ -z "$(find "$B/objects" -mindepth 1 -maxdepth 1 ! -name "[0-9a-f][0-9a-f]")" ]'
 fi
 
 # Big files for the tamper test, written now so they are in the objects.

@@ -18,7 +18,6 @@
 
 #include "rfs/crypto.h"
 #include "rfs/object.h"
-#include "rfs/objpool.h"
 
 #include "harness.h"
 
@@ -190,46 +189,6 @@ TEST(create_open_empty)
 	CHECK_EQ(file_len(5), 3 + RFS_BLOCK_OVERHEAD);
 	CHECK_EQ(rfs_obj_create(objdir, 5), 0);
 	CHECK_EQ(file_len(5), 0);
-	teardown();
-}
-
-/*
- * A new file's object: a spare from the pool given its name, or, without a
- * pool or when the name is taken, rfs_obj_open's O_CREAT.  Either way the
- * object is the named file and reads back what was written.
- */
-TEST(make_with_and_without_pool)
-{
-	struct rfs_objpool *pool = NULL;
-	struct rfs_obj *o = NULL;
-	unsigned char buf[8];
-
-	CHECK_EQ(setup(), 0);
-	CHECK_EQ(rfs_objpool_start(objdir, &pool), 0);
-	for (int i = 0; i < 1000 && rfs_objpool_ready(pool) == 0; i++)
-		usleep(1000);
-	CHECK(rfs_objpool_ready(pool) > 0);
-	CHECK_EQ(rfs_obj_make(objdir, pool, 5, file_key(1), &o), 0);
-	CHECK_EQ(o->size, 0);
-	CHECK_EQ(file_len(5), 0);
-	CHECK_EQ(rfs_obj_write(o, "abc", 3, 0), 3);
-	rfs_obj_close(o);
-	CHECK_EQ(file_len(5), 3 + RFS_BLOCK_OVERHEAD);
-	CHECK_EQ(open_obj(5, 0, 1, 0, &o), 0);
-	CHECK_EQ(rfs_obj_read(o, buf, sizeof(buf), 0), 3);
-	CHECK(memcmp(buf, "abc", 3) == 0);
-	rfs_obj_close(o);
-	/* The name is taken: opened as it is, the spare kept. */
-	CHECK_EQ(rfs_obj_make(objdir, pool, 5, file_key(1), &o), 0);
-	CHECK_EQ(o->size, 3);
-	rfs_obj_close(o);
-	CHECK_EQ(file_len(5), 3 + RFS_BLOCK_OVERHEAD);
-	rfs_objpool_stop(pool);
-	CHECK_EQ(rfs_obj_make(objdir, NULL, 6, file_key(2), &o), 0);
-	CHECK_EQ(file_len(6), 0);
-	CHECK_EQ(rfs_obj_write(o, "de", 2, 0), 2);
-	rfs_obj_close(o);
-	CHECK_EQ(file_len(6), 2 + RFS_BLOCK_OVERHEAD);
 	teardown();
 }
 
@@ -958,7 +917,6 @@ main(void)
 	RUN_TESTS("object",
 	    CASE(path),
 	    CASE(create_open_empty),
-	    CASE(make_with_and_without_pool),
 	    CASE(write_read_simple),
 	    CASE(hole_past_eof),
 	    CASE(block_boundaries),
