@@ -89,13 +89,13 @@ check_orphans(struct rfs_fs *fs, const struct files *f, int repair,
 	struct rfs_store *s = rfs_fs_store(fs);
 	int passes = 1;
 
-	for (int b = 0; b < 256; b++) {
+	for (unsigned b = 0; b < RFS_OBJ_SHARDS; b++) {
 		char sub[8];
 		struct dirent *de;
 		DIR *d;
 		int fd;
 
-		snprintf(sub, sizeof(sub), "%02x", b);
+		rfs_obj_shard(b, sub, sizeof(sub));
 		fd = openat(s->objfd, sub, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		if (fd < 0 || (d = fdopendir(fd)) == NULL) {
 			if (fd >= 0)

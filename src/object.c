@@ -17,9 +17,16 @@
 #include "rfs/object.h"
 
 void
+rfs_obj_shard(unsigned i, char *buf, size_t len)
+{
+	snprintf(buf, len, "%02x", i % RFS_OBJ_SHARDS);
+}
+
+void
 rfs_obj_path(uint64_t ino, char *buf, size_t len)
 {
-	snprintf(buf, len, "%02x/%016" PRIx64, (unsigned)(ino & 0xff), ino);
+	snprintf(buf, len, "%02x/%016" PRIx64,
+	    (unsigned)(ino % RFS_OBJ_SHARDS), ino);
 }
 
 static uint64_t

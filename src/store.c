@@ -18,6 +18,7 @@
 #include "rfs/audit.h"
 #include "rfs/keystore.h"
 #include "rfs/log.h"
+#include "rfs/object.h"
 #include "rfs/store.h"
 
 #define KEYCHECK_MSG "retentionfs key check v1"
@@ -342,8 +343,9 @@ rfs_store_create(const char *backing, const struct rfs_store_opts *o,
 		    " %s", backing, strerror(errno));
 		goto out;
 	}
-	for (int i = 0; i < 256; i++) {
-		snprintf(sub, sizeof(sub), "objects/%02x", i);
+	for (unsigned i = 0; i < RFS_OBJ_SHARDS; i++) {
+		memcpy(sub, "objects/", 8);
+		rfs_obj_shard(i, sub + 8, sizeof(sub) - 8);
 		if (mkdirat(dirfd, sub, 0700) != 0) {
 			rc = -errno;
 			goto out;

@@ -61,6 +61,13 @@ struct rfs_obj {
 	_Atomic int wb_err;
 };
 
+/*
+ * The objects directory holds RFS_OBJ_SHARDS subdirectories, shard i named
+ * by rfs_obj_shard (two hex digits); the object of INO lives in shard
+ * INO % RFS_OBJ_SHARDS, so a directory holds 1/256 of the objects.
+ */
+#define RFS_OBJ_SHARDS 256
+void rfs_obj_shard(unsigned i, char *buf, size_t len);
 /* Object file name of INO relative to the objects directory. */
 void rfs_obj_path(uint64_t ino, char *buf, size_t len);
 /* Opens (or with CREATE makes) the object of INO; takes ownership of KEY. */
