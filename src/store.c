@@ -344,8 +344,10 @@ rfs_store_create(const char *backing, const struct rfs_store_opts *o,
 		goto out;
 	}
 	for (unsigned i = 0; i < RFS_OBJ_SHARDS; i++) {
-		memcpy(sub, "objects/", 8);
-		rfs_obj_shard(i, sub + 8, sizeof(sub) - 8);
+		char shard[8];
+
+		rfs_obj_shard(i, shard, sizeof(shard));
+		snprintf(sub, sizeof(sub), "objects/%s", shard);
 		if (mkdirat(dirfd, sub, 0700) != 0) {
 			rc = -errno;
 			goto out;
