@@ -186,6 +186,8 @@ sweep_keys(struct rfs_fs *fs, const struct rfs_policy *pol, int64_t now,
 		}
 		st->keys_destroyed++;
 	}
+	if (k.n > 0)
+		rfs_fs_keywin_forget_locked(fs);
 	rfs_fs_unlock(fs);
 	free(k.due);
 }
@@ -475,6 +477,12 @@ cmd_trash_restore(struct rfs_fs *fs, uid_t uid, int argc, char **argv,
 	if (rc != 0) {
 		fprintf(out, "retentionctl: cannot restore %" PRIu64 ": %s\n",
 		    id, rc == -ENOENT ? "no such file in the trash" :
+		    rc == -ETIME ? "past its purge deadline (it is shredded"
+		    " at the next sweep)" :
+		    rc == -EISDIR ? "a directory is at the restore path"
+		    " (--force replaces files only)" :
+		    rc == -EPERM ? "the file at the restore path may not be"
+		    " deleted yet (its class's min_retention)" :
 		    strerror(-rc));
 		return 1;
 	}

@@ -94,47 +94,52 @@ rfs_control_build(int argc, char **argv, char *buf, size_t len)
 	return (ssize_t)pos;
 }
 
-/* Root, or a member of $RFS_ADMIN_GROUP. */
+/*
+ * Root, or a member of $RFS_ADMIN_GROUP (primary group, or a supplementary
+ * group of the peer process as /proc lists them).  Called from the accept
+ * thread only, before a connection takes a client slot.
+ */
 static int
 allowed(const struct ucred *cr)
 {
 	const char *name = getenv("RFS_ADMIN_GROUP");
-	struct group *g;
-	gid_t groups[256];
-	int n = 256;
-	char path[64], line[512];
+	struct group g, *gp = NULL;
+	char gbuf[4096], path[64], *line = NULL;
+	size_t cap = 0;
+	int ok = 0;
 	FILE *f;
 
 	if (cr->uid == 0)
 		return 1;
-	if (name == NULL || (g = getgrnam(name)) == NULL)
+	if (name == NULL || getgrnam_r(name, &g, gbuf, sizeof(gbuf), &gp) != 0 ||
+	    gp == NULL)
 		return 0;
-	if (cr->gid == g->gr_gid)
+	if (cr->gid == g.gr_gid)
 		return 1;
-	/* Supplementary groups of the peer process, from /proc. */
 	snprintf(path, sizeof(path), "/proc/%d/status", (int)cr->pid);
 	if ((f = fopen(path, "r")) == NULL)
 		return 0;
-	while (fgets(line, sizeof(line), f) != NULL) {
-		if (strncmp(line, "Groups:", 7) == 0) {
-			char *p = line + 7, *e;
+	/* getline: a long "Groups:" line is read whole, not cut at a buffer. */
+	while (!ok && getline(&line, &cap, f) > 0) {
+		char *p = line + 7, *e;
 
-			for (n = 0; n < 256; n++) {
-				long v = strtol(p, &e, 10);
+		if (strncmp(line, "Groups:", 7) != 0)
+			continue;
+		for (;;) {
+			unsigned long v = strtoul(p, &e, 10);
 
-				if (e == p)
-					break;
-				groups[n] = (gid_t)v;
-				p = e;
-				if (groups[n] == g->gr_gid) {
-					fclose(f);
-					return 1;
-				}
+			if (e == p)
+				break;
+			if ((gid_t)v == g.gr_gid) {
+				ok = 1;
+				break;
 			}
+			p = e;
 		}
 	}
+	free(line);
 	fclose(f);
-	return 0;
+	return ok;
 }
 
 /*
@@ -187,12 +192,14 @@ sock_write(void *cookie, const char *buf, size_t len)
 
 #define REPLY_BUFFER (64 * 1024)
 
+/*
+ * Serves one connection from a peer with credentials CR; OK says whether
+ * the peer may administer the mount (decided before it took a slot).
+ */
 static void
-serve(struct rfs_control *c, int fd)
+serve(struct rfs_control *c, int fd, const struct ucred *cr, int ok)
 {
 	static const cookie_io_functions_t sock_io = { .write = sock_write };
-	struct ucred cr;
-	socklen_t crlen = sizeof(cr);
 	char *buf = malloc(RFS_CONTROL_MAX);
 	char *argv[RFS_CONTROL_ARGS + 1];
 	struct sock_out so = { .fd = fd };
@@ -204,17 +211,15 @@ serve(struct rfs_control *c, int fd)
 
 	if (buf == NULL)
 		return;
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &crlen) != 0)
-		goto done;
 	out = fopencookie(&so, "w", sock_io);
 	if (out == NULL)
 		goto done;
 	setvbuf(out, NULL, _IOFBF, REPLY_BUFFER);
 	/* Read the whole request first, even from a peer that will be
 	 * refused: replying and closing early would reset its connection.
-	 * The client half-closes after its request; 10 s in all to send it,
-	 * however it trickles. */
-	int64_t deadline = rfs_clock_mono() / 1000000 + 10000;
+	 * The client half-closes after its request; 10 s in all to send it
+	 * (1 s for a refused peer), however it trickles. */
+	int64_t deadline = rfs_clock_mono() / 1000000 + (ok ? 10000 : 1000);
 
 	while (len < RFS_CONTROL_MAX) {
 		int64_t left = deadline - rfs_clock_mono() / 1000000;
@@ -226,7 +231,7 @@ serve(struct rfs_control *c, int fd)
 			break;
 		len += (size_t)n;
 	}
-	if (!allowed(&cr)) {
+	if (!ok) {
 		fprintf(out, "retentionctl: permission denied: only root%s may"
 		    " administer this mount\n", getenv("RFS_ADMIN_GROUP") ?
 		    " and the admin group" : "");
@@ -238,7 +243,7 @@ serve(struct rfs_control *c, int fd)
 		code = 2;
 		goto reply;
 	}
-	code = rfs_admin_run(c->fs, cr.uid, argc, argv, out, progress_out, &fd);
+	code = rfs_admin_run(c->fs, cr->uid, argc, argv, out, progress_out, &fd);
 reply:
 	fprintf(out, "\nRFS-EXIT %d\n", code);
 	fclose(out);
@@ -249,18 +254,34 @@ done:
 /*
  * Each client is served by its own thread, so a slow or stuck client
  * (one that trickles its request, or never reads its reply) cannot hold
- * up the others; at most MAX_CLIENTS at once, and a reply that cannot be
- * sent within 10 s is dropped.
+ * up the others; a reply that cannot be sent within 10 s is dropped.
+ * Admins get MAX_CLIENTS slots at once.  Anyone may connect (the socket is
+ * 0666), so peers that will be refused are told so from slots of their
+ * own, MAX_REFUSED at most, and beyond that closed at once: a local user
+ * holding connections open cannot lock the admins out.
  */
 #define MAX_CLIENTS 8
+#define MAX_REFUSED 4
 
-static int nclients;
+static int nclients, nrefused;
 static pthread_mutex_t clients_lock = PTHREAD_MUTEX_INITIALIZER;
 
 struct client {
 	struct rfs_control *c;
-	int fd;
+	int fd, ok;
+	struct ucred cr;
 };
+
+static void
+slot_put(int ok)
+{
+	pthread_mutex_lock(&clients_lock);
+	if (ok)
+		nclients--;
+	else
+		nrefused--;
+	pthread_mutex_unlock(&clients_lock);
+}
 
 static void *
 client_main(void *arg)
@@ -269,11 +290,9 @@ client_main(void *arg)
 	struct timeval tv = { .tv_sec = 10 };
 
 	(void)setsockopt(cl->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	serve(cl->c, cl->fd);
+	serve(cl->c, cl->fd, &cl->cr, cl->ok);
 	close(cl->fd);
-	pthread_mutex_lock(&clients_lock);
-	nclients--;
-	pthread_mutex_unlock(&clients_lock);
+	slot_put(cl->ok);
 	free(cl);
 	return NULL;
 }
@@ -281,40 +300,47 @@ client_main(void *arg)
 static void
 dispatch(struct rfs_control *c, int fd)
 {
-	struct client *cl;
+	struct client *cl = NULL;
+	struct ucred cr;
+	socklen_t crlen = sizeof(cr);
 	pthread_attr_t attr;
 	pthread_t t;
-	int busy;
+	int ok, busy;
 
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &crlen) != 0) {
+		close(fd);
+		return;
+	}
+	ok = allowed(&cr);
 	pthread_mutex_lock(&clients_lock);
-	busy = nclients >= MAX_CLIENTS;
-	if (!busy)
+	busy = ok ? nclients >= MAX_CLIENTS : nrefused >= MAX_REFUSED;
+	if (!busy && ok)
 		nclients++;
+	else if (!busy)
+		nrefused++;
 	pthread_mutex_unlock(&clients_lock);
-	if (busy || (cl = malloc(sizeof(*cl))) == NULL) {
+	if (!busy && (cl = malloc(sizeof(*cl))) == NULL)
+		slot_put(ok);
+	if (cl == NULL) {
 		static const char msg[] = "retentionctl: the daemon is busy with"
 		    " other admin requests; try again\n\nRFS-EXIT 1\n";
 
-		(void)send(fd, msg, sizeof(msg) - 1, MSG_NOSIGNAL |
-		    MSG_DONTWAIT);
+		if (ok)
+			(void)send(fd, msg, sizeof(msg) - 1, MSG_NOSIGNAL |
+			    MSG_DONTWAIT);
 		close(fd);
-		if (!busy) {
-			pthread_mutex_lock(&clients_lock);
-			nclients--;
-			pthread_mutex_unlock(&clients_lock);
-		}
 		return;
 	}
 	cl->c = c;
 	cl->fd = fd;
+	cl->ok = ok;
+	cl->cr = cr;
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	if (pthread_create(&t, &attr, client_main, cl) != 0) {
 		close(fd);
 		free(cl);
-		pthread_mutex_lock(&clients_lock);
-		nclients--;
-		pthread_mutex_unlock(&clients_lock);
+		slot_put(ok);
 	}
 	pthread_attr_destroy(&attr);
 }

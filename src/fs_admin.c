@@ -290,6 +290,29 @@ rfs_fs_trash_path(struct rfs_fs *fs, uint64_t ino, char *buf, size_t len)
 	return 0;
 }
 
+/*
+ * restore --force: the file found at the restore path goes the way an
+ * unlink would send it (to the trash, and only if its class allows
+ * deleting it yet).  A directory there is refused: replacing it would
+ * orphan whatever it holds.  Caller holds meta and a transaction.
+ */
+static int
+replace_existing(struct rfs_fs *fs, const struct rfs_ctx *ctx,
+    struct inode *dir, struct inode *old, const char *name,
+    const unsigned char *h, int64_t now)
+{
+	int rc;
+
+	if (S_ISDIR(old->a.mode))
+		return -EISDIR;
+	if (S_ISREG(old->a.mode) && old->a.nlink <= 1 &&
+	    (rc = rfs_retention_may_destroy(fs->pol, &old->a, now)) != 0)
+		return rc;
+	if ((rc = rfs_cat_dirent_delete(fs->st->cat, dir->ino, h)) != 0)
+		return rc;
+	return fs_drop_link(fs, ctx, dir, old, name, now);
+}
+
 int
 rfs_fs_restore(struct rfs_fs *fs, uint64_t ino, const char *to, int force,
     uint32_t uid, char *restored, size_t restoredlen)
@@ -310,6 +333,11 @@ rfs_fs_restore(struct rfs_fs *fs, uint64_t ino, const char *to, int force,
 	}
 	if (in->a.state != RFS_TRASH) {
 		rc = -ENOENT;
+		goto out;
+	}
+	/* Past its purge deadline a file is gone, shredded or not yet. */
+	if (rfs_retention_due(fs->pol, &in->a, fs_event_of(fs, &in->a), now)) {
+		rc = -ETIME;
 		goto out;
 	}
 	if (to != NULL)
@@ -340,11 +368,8 @@ rfs_fs_restore(struct rfs_fs *fs, uint64_t ino, const char *to, int force,
 	if (rc == 0) {
 		fs_name_hash(fs, dino, base, h);
 		rc = fs_clear_hidden(fs, dino, h, now, &old);
-		if (rc == -EEXIST && force) {
-			rc = rfs_cat_dirent_delete(fs->st->cat, dino, h);
-			if (rc == 0)
-				rc = fs_drop_link(fs, &ctx, dir, old, base, now);
-		}
+		if (rc == -EEXIST && force)
+			rc = replace_existing(fs, &ctx, dir, old, base, h, now);
 		if (old != NULL) {
 			fs_iput_maybe(fs, old);
 			old = NULL;
@@ -352,6 +377,10 @@ rfs_fs_restore(struct rfs_fs *fs, uint64_t ino, const char *to, int force,
 	}
 	if (rc == 0)
 		rc = fs_add_entry(fs, dino, base, ino);
+	if (rc == 0) {
+		dir->a.mtime = dir->a.ctime = now;
+		rc = rfs_cat_inode_put(fs->st->cat, &dir->a);
+	}
 	if (rc == 0) {
 		in->a.state = RFS_LIVE;
 		in->a.nlink = 1;

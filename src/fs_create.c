@@ -75,6 +75,7 @@ fs_keywin_note(struct rfs_fs *fs, const struct rfs_attr *a)
 		end = a->created;
 	for (unsigned i = 0; i < 16; i++)
 		if (fs->kwcache[i].start == a->period &&
+		    fs->kwcache[i].end >= end &&
 		    strcmp(fs->kwcache[i].cls, a->class) == 0)
 			return 0;
 	rc = rfs_cat_keywin_touch(fs->st->cat, a->class, a->period, end);
@@ -86,8 +87,15 @@ fs_keywin_note(struct rfs_fs *fs, const struct rfs_attr *a)
 		snprintf(fs->kwcache[i].cls, sizeof(fs->kwcache[i].cls), "%s",
 		    a->class);
 		fs->kwcache[i].start = a->period;
+		fs->kwcache[i].end = end;
 	}
 	return rc;
+}
+
+void
+rfs_fs_keywin_forget_locked(struct rfs_fs *fs)
+{
+	memset(fs->kwcache, 0, sizeof(fs->kwcache));
 }
 
 /* Wraps a fresh file key for A (class and period set).  Caller holds meta. */

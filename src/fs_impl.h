@@ -66,8 +66,18 @@ struct rfs_fs {
 	int recover;                  /* -o ro,recover: show what keys open */
 	int noatime;                  /* -o noatime (rfs_fs_set_noatime) */
 	void (*due_hook)(void);       /* a due file was closed for the last time */
-	/* Key windows already recorded in the catalog by this process. */
-	struct { char cls[RFS_CLASS_MAX + 1]; int64_t start; } kwcache[16];
+	/*
+	 * Key windows already recorded in the catalog by this process, with
+	 * the end recorded.  A hit needs the same class and start and an end
+	 * at least as late: after a longer [keys] period a window's start can
+	 * stay while its end moves (a shorter recorded end would let the key
+	 * go while newer files need it).  Emptied whenever the catalog may
+	 * disagree: a rolled-back operation, a destroyed window key.
+	 */
+	struct {
+		char cls[RFS_CLASS_MAX + 1];
+		int64_t start, end;
+	} kwcache[16];
 	unsigned kwnext;
 	int kw_new;                   /* a window was recorded: flush at commit */
 	/* Group commit (rfs_fs_group_commit): the committer thread flushes

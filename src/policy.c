@@ -682,6 +682,15 @@ add_match(struct parser *ps, struct rfs_class *c, const char *value)
 		report(ps, ps->line, 0, "empty match");
 		return;
 	}
+	/* An empty component matches no file name: "logs/" would never
+	 * match, silently.  Rules match files; the message says how to
+	 * match everything under a directory. */
+	if (value[strlen(value) - 1] == '/' || strstr(value, "//") != NULL) {
+		report(ps, ps->line, 0, "match '%s' has an empty path component"
+		    " and would match no file (for everything under a"
+		    " directory, write DIR/**)", value);
+		return;
+	}
 	/* Capacity is the next power of two: grow when N is one. */
 	if ((n & (n - 1)) == 0) {
 		if (n > INT32_MAX / 4 ||

@@ -419,10 +419,15 @@ known(const char *noun)
 	return 0;
 }
 
-/* A path the admin typed, made relative to the mount root. */
+/*
+ * A path the admin typed, made relative to the mount root: an absolute
+ * path must lie inside the mount (NULL if not); a relative one already is
+ * relative to it (and offline, without a mount, any path is).
+ */
 static const char *
 relative(const char *mnt, const char *path, char *buf, size_t len)
 {
+	const char *res = NULL;
 	char *rm, *rp;
 	size_t n;
 
@@ -440,15 +445,23 @@ relative(const char *mnt, const char *path, char *buf, size_t len)
 		if (rm == NULL)
 			rm = strdup(mnt);
 	}
-	n = strlen(rm);
-	if (rp != NULL && strncmp(rp, rm, n) == 0 &&
-	    (rp[n] == '/' || rp[n] == '\0'))
+	n = rm != NULL ? strlen(rm) : 0;
+	if (rm != NULL && rp != NULL && strncmp(rp, rm, n) == 0 &&
+	    (rp[n] == '/' || rp[n] == '\0')) {
 		snprintf(buf, len, "%s", rp[n] ? rp + n + 1 : "");
-	else
-		snprintf(buf, len, "%s", path);
+		res = buf;
+	}
 	free(rm);
 	free(rp);
-	return buf;
+	return res;
+}
+
+static int
+outside(const char *mnt)
+{
+	fprintf(stderr, "retentionctl: an absolute path must be inside the"
+	    " mount %s (or give it relative to the mount)\n", mnt);
+	return 2;
 }
 
 /* ---- import (import.h) ---------------------------------------------- */
@@ -526,7 +539,8 @@ int
 main(int argc, char **argv)
 {
 	struct offline off = { 0 };
-	char *words[RFS_CONTROL_ARGS + 1], pathbuf[PATH_MAX];
+	char *words[RFS_CONTROL_ARGS + 1], pathbuf[PATH_MAX], tobuf[PATH_MAX];
+	int pathpos_at = -1, topos = -1;
 	const char *mnt = NULL;
 	int nw = 0, pathpos = -1;
 
@@ -590,19 +604,34 @@ main(int argc, char **argv)
 			    strcmp(a, "--at") == 0 || strcmp(a, "--reason") == 0
 			    || strcmp(a, "--older-than") == 0 ||
 			    strcmp(a, "--class") == 0 ||
-			    strcmp(a, "--since") == 0))
+			    strcmp(a, "--since") == 0)) {
+				if (nw >= RFS_CONTROL_ARGS) {
+					fprintf(stderr, "retentionctl: too many"
+					    " arguments\n");
+					return 2;
+				}
+				if (strcmp(a, "--to") == 0)
+					topos = nw;
 				words[nw++] = argv[++i];
+			}
 		} else if (mnt == NULL && !has(argc, argv, "--store")) {
 			mnt = a;
+		} else if (operand++ == pathpos) {
+			pathpos_at = nw;
+			words[nw++] = argv[i];
 		} else {
-			if (operand++ == pathpos)
-				words[nw++] = (char *)relative(mnt, a, pathbuf,
-				    sizeof(pathbuf));
-			else
-				words[nw++] = argv[i];
+			words[nw++] = argv[i];
 		}
 	}
 	words[nw] = NULL;
+	/* Paths name places inside the mount, given from anywhere; the mount
+	 * is known only after the loop (it may follow an option). */
+	if (pathpos_at >= 0 && (words[pathpos_at] = (char *)relative(mnt,
+	    words[pathpos_at], pathbuf, sizeof(pathbuf))) == NULL)
+		return outside(mnt);
+	if (topos >= 0 && (words[topos] = (char *)relative(mnt, words[topos],
+	    tobuf, sizeof(tobuf))) == NULL)
+		return outside(mnt);
 	if (mnt == NULL && off.store == NULL) {
 		fprintf(stderr, "retentionctl: %s needs a MOUNTPOINT or --store"
 		    " BACKING (see --help)\n", argv[1]);

@@ -176,6 +176,9 @@ int rfs_fs_recover_keys(struct rfs_fs *fs);
 /* FN runs (outside every lock) when a file past its deadline is closed for
  * the last time: the daemon wakes its sweeper so the file goes at once. */
 void rfs_fs_set_due_hook(struct rfs_fs *fs, void (*fn)(void));
+/* Forgets which key windows this process recorded: call after destroying
+ * a window key (its record went with it).  Caller holds rfs_fs_lock. */
+void rfs_fs_keywin_forget_locked(struct rfs_fs *fs);
 /* The meta lock, for scans of the catalog that must see a stable state. */
 void rfs_fs_lock(struct rfs_fs *fs);
 void rfs_fs_unlock(struct rfs_fs *fs);

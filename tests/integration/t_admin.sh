@@ -186,6 +186,33 @@ check "non-root: audit" denied "$CTL" audit "$M"
 check "non-root: audit --json" denied "$CTL" audit "$M" --json
 check "non-root: audit --verify" denied "$CTL" audit "$M" --verify
 check "non-root: metrics" denied "$CTL" metrics "$M"
+
+# Anyone may connect to the control socket: idle connections of a user who
+# will be refused must not take the admins' slots (8 of them).
+"$RFS_PY" -c 'import os' 2>/dev/null || abort "python3 needed"
+as_user "$RFS_PY" -c '
+import hashlib, os, socket, sys, time
+path = "/run/retentionfs/%s.sock" % hashlib.blake2b(
+    os.path.realpath(sys.argv[1]).encode(), digest_size=16).hexdigest()
+held = []
+for i in range(12):
+    s = socket.socket(socket.AF_UNIX)
+    try:
+        s.connect(path)
+        held.append(s)
+    except OSError:
+        pass
+print("holding %d" % len(held), flush=True)
+time.sleep(20)' "$M" >"$T/holder.out" 2>&1 &
+holder=$!
+check "a non-root user opens idle connections to the control socket" \
+	wait_for 10 grep -q holding "$T/holder.out"
+check_sh "root is served meanwhile" 'ctl status "$M" >/dev/null'
+kill "$holder" 2>/dev/null
+wait "$holder" 2>/dev/null
+check_sh "retentionctl refuses more arguments than a request holds (exit 2)" '
+	out=$(ctl audit "$M" $(printf -- "--json %.0s" $(seq 31)) --since now 2>&1); rc=$?
+	echo "$out"; [ "$rc" = 2 ] && [[ $out == *"too many arguments"* ]]'
 check_sh "nothing changed: the file is still in the trash" \
 	'ctl trash list "$M" --json | grep -q "\"id\":$t_ino,"'
 check_eq "nothing changed: a.txt not held" 0 "$(xa hold "$M/data/a.txt")"

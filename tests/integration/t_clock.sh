@@ -75,5 +75,54 @@ check_sh "metrics report the clock as suspect" \
 check "shred --confirm-clock shreds" "$CTL" shred "$M" --confirm-clock
 check_not "after confirmation: b.log's object is gone" test -e "$(obj "$B" "$ino_b")"
 check_sh "audit shows the expiry" "'$CTL' audit '$M' | grep -q 'expire.*file=$ino_b '"
+
+# 4. Past its purge deadline a trashed file is gone, even before the sweep
+#    shreds it (here the jump past the 30-day trash leaves the clock suspect,
+#    so nothing is shredded).
+echo "trash me" >"$M/t.txt"
+ino_t=$(stat -c %i "$M/t.txt")
+rm "$M/t.txt"
+echo $(( 86400 + 31 * 86400 )) >"$RFS_TEST_CLOCK_FILE"
+wait_for 10 sh -c "'$CTL' status '$M' | grep -q SUSPECT"
+check_sh "a trashed file past its purge deadline is not restored (exit 1, says why)" '
+	out=$("$CTL" trash restore "$M" "$ino_t" 2>&1); rc=$?; echo "$out"
+	[ "$rc" = 1 ] && [[ $out == *"past its purge deadline"* ]]'
+check_not "it does not come back" stat "$M/t.txt"
+check "its object waits for a trusted clock" test -e "$(obj "$B" "$ino_t")"
 rfs_umount "$M"
+
+# 5. A longer [keys] period, reloaded with SIGHUP while the old window is
+#    current: files created after it land in a window with the same start
+#    but a later end, and their key must live to that end.
+now=$(date +%s)
+W=$(( (now / 604800 + 1) * 604800 ))      # a week boundary to come
+echo $(( W + 3600 - now )) >"$RFS_TEST_CLOCK_FILE"
+cat >"$T/policy5" <<'POL'
+[shred]
+interval = 1h
+max_clock_jump = forever
+[keys]
+period = 1d
+[class c]
+retention = 2d
+match = *.c
+[class default]
+retention = forever
+POL
+B5=$T/backing5 M5=$T/mnt5
+mkdir -p "$M5"
+rfs_init "$B5" "$T/key5"
+rfs_mount "$B5" "$M5" "policy=$T/policy5" || abort "mount 5 failed"
+echo first >"$M5/a.c"
+sed -i 's/^period = 1d/period = 1w/' "$T/policy5"
+nrel=$(grep -c reloaded "${RFS_LOG_OF[$M5]}")
+kill -HUP "${RFS_PID_OF[$M5]}"
+check "the daemon reloads the policy (key period 1 week)" \
+    wait_for 5 eval '[ "$(grep -c reloaded "${RFS_LOG_OF[$M5]}")" -gt "$nrel" ]'
+echo $(( W + 2 * 86400 - now )) >"$RFS_TEST_CLOCK_FILE"
+echo second >"$M5/b.c"
+echo $(( W + 3 * 86400 - now )) >"$RFS_TEST_CLOCK_FILE"
+check "shred at day 3 (a.c's day-long window is past)" "$CTL" shred "$M5"
+check_eq "b.c (week-long window, expires day 4) still opens" second "$(cat "$M5/b.c")"
+rfs_umount "$M5"
 finish

@@ -128,6 +128,34 @@ check "restore --force replaces it" ctl trash restore "$M" "$h_ino" --force
 check_eq "the restored content is there" original "$(cat "$M/h.txt")"
 check_eq "with the restored inode" "$h_ino" "$(ino_of "$M/h.txt")"
 
+# --force replaces files only as unlink would: never a directory (what it
+# holds would be orphaned), never a file its class keeps from deletion
+echo "dir victim" >"$M/r.txt"
+r_ino=$(ino_of "$M/r.txt")
+rm "$M/r.txt"
+mkdir -p "$M/rdir/sub"
+echo child >"$M/rdir/child"
+check_sh "restore --force onto a directory is refused (exit 1, says why)" '
+	out=$(ctl trash restore "$M" "$r_ino" --to rdir --force 2>&1); rc=$?; echo "$out"
+	[ "$rc" = 1 ] && [[ $out == *"a directory is at the restore path"* ]]'
+check_eq "the directory keeps its contents" child "$(cat "$M/rdir/child")"
+check "and its subdirectory" test -d "$M/rdir/sub"
+check "the file stays in the trash" in_trash "$r_ino"
+echo young >"$M/young.keep"
+check_sh "restore --force over a file within its min_retention is refused" '
+	out=$(ctl trash restore "$M" "$r_ino" --to young.keep --force 2>&1); rc=$?; echo "$out"
+	[ "$rc" = 1 ] && [[ $out == *"may not be deleted yet"* ]]'
+check_eq "that file is untouched" young "$(cat "$M/young.keep")"
+# --to takes a path inside the mount, absolute or relative to its root
+check "restore --to an absolute path inside the mount" \
+	ctl trash restore "$M" "$r_ino" --to "$M/abs/r.txt"
+check_eq "the file is at that path" "dir victim" "$(cat "$M/abs/r.txt")"
+rm "$M/abs/r.txt"
+check_sh "restore --to an absolute path outside the mount is refused (exit 2)" '
+	out=$(ctl trash restore "$M" "$r_ino" --to "$T/elsewhere.txt" 2>&1); rc=$?; echo "$out"
+	[ "$rc" = 2 ] && [[ $out == *"inside the mount"* ]]'
+check "nothing was made for it under the mount" test ! -e "$M/${T#/}"
+
 # ---------------------------------------------------------------- trash empty
 
 echo one >"$M/e1.txt"

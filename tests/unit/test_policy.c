@@ -473,6 +473,13 @@ TEST(error_match)
 	    "empty match") == 0);
 	CHECK(one_error("[class default]\nretention = 1d\nmatch = *.log\n",
 	    3, "class default takes no match rules") == 0);
+	/* A trailing '/' or a '//' would match no file, silently. */
+	CHECK(one_error("[class default]\nretention = 1d\n[class a]\n"
+	    "retention = 1d\nmatch = logs/\n", 5,
+	    "match 'logs/' has an empty path component") == 0);
+	CHECK(one_error("[class default]\nretention = 1d\n[class a]\n"
+	    "retention = 1d\nmatch = logs//*.log\n", 5,
+	    "has an empty path component") == 0);
 }
 
 TEST(error_syntax)
