@@ -105,6 +105,7 @@ enum {
 	S_INO_SET_LINK, S_INO_GET_LINK, S_INO_SET_DELPATH, S_INO_GET_DELPATH,
 	S_INO_EACH,
 	S_DE_LOOKUP, S_DE_INSERT, S_DE_DELETE, S_DE_EACH, S_DE_ANY, S_DE_OF,
+	S_DE_PARENTS,
 	S_XA_GET, S_XA_SET, S_XA_REMOVE, S_XA_DELALL, S_XA_NAMES,
 	S_COUNTS,
 	S_EV_INSERT, S_EV_DELETE, S_EV_EACH,
@@ -153,6 +154,7 @@ static const char *const sql[S_COUNT] = {
 	    " AND id > ?2 ORDER BY id",
 	[S_DE_ANY] = "SELECT 1 FROM dirent WHERE parent = ?1 LIMIT 1",
 	[S_DE_OF] = "SELECT parent, name FROM dirent WHERE ino = ?1 LIMIT 1",
+	[S_DE_PARENTS] = "SELECT DISTINCT parent FROM dirent WHERE ino = ?1",
 	[S_XA_GET] = "SELECT value FROM xattr WHERE ino = ?1 AND hash = ?2",
 	[S_XA_SET] = "INSERT OR REPLACE INTO xattr(ino, hash, name, value)"
 	    " VALUES (?1, ?2, ?3, ?4)",
@@ -1156,6 +1158,23 @@ rfs_cat_dirent_each(struct rfs_catalog *c, uint64_t parent, int64_t after,
 	}
 	done(c, S_DE_EACH);
 	return rc == SQLITE_DONE ? 0 : errno_of(c, rc, "readdir");
+}
+
+int
+rfs_cat_parents_each(struct rfs_catalog *c, uint64_t ino,
+    int (*fn)(void *ctx, uint64_t parent), void *ctx)
+{
+	sqlite3_stmt *s = st(c, S_DE_PARENTS);
+	int rc;
+
+	sqlite3_bind_int64(s, 1, (int64_t)ino);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+		if (fn(ctx, (uint64_t)sqlite3_column_int64(s, 0)) != 0) {
+			rc = SQLITE_DONE;
+			break;
+		}
+	done(c, S_DE_PARENTS);
+	return rc == SQLITE_DONE ? 0 : errno_of(c, rc, "parents");
 }
 
 /* Steps bound statement I: 1 if it returns a row, 0 if not, or -errno. */

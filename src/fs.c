@@ -104,13 +104,9 @@ event_on(struct rfs_fs *fs, uint64_t ino)
 	return at;
 }
 
-/*
- * Earliest event on INO or any ancestor (the event follows the path: a
- * file renamed out of an evented directory leaves the event behind).
- * Caller holds meta.
- */
-int64_t
-fs_event_for(struct rfs_fs *fs, uint64_t ino)
+/* Earliest event on directory DIR or any ancestor (one parent each). */
+static int64_t
+dir_event(struct rfs_fs *fs, uint64_t ino)
 {
 	int64_t best = RFS_NO_EVENT, at;
 	unsigned char *name;
@@ -118,8 +114,6 @@ fs_event_for(struct rfs_fs *fs, uint64_t ino)
 	uint64_t parent;
 	int depth = 0;
 
-	if (fs->nevents == 0)
-		return RFS_NO_EVENT;
 	while (depth++ < 4096) {
 		at = event_on(fs, ino);
 		if (at != RFS_NO_EVENT && (best == RFS_NO_EVENT || at < best))
@@ -132,6 +126,43 @@ fs_event_for(struct rfs_fs *fs, uint64_t ino)
 		ino = parent;
 	}
 	return best;
+}
+
+struct link_events {
+	struct rfs_fs *fs;
+	int64_t best;
+};
+
+static int
+link_event(void *ctx, uint64_t parent)
+{
+	struct link_events *l = ctx;
+	int64_t at = dir_event(l->fs, parent);
+
+	if (at != RFS_NO_EVENT && (l->best == RFS_NO_EVENT || at < l->best))
+		l->best = at;
+	return 0;
+}
+
+/*
+ * Earliest event on INO or any ancestor (the event follows the path: a
+ * file renamed out of an evented directory leaves the event behind).  A
+ * file linked in several directories has several paths, and the earliest
+ * event on any of them counts: a second link must not keep a file past an
+ * event deadline.  Caller holds meta.
+ */
+int64_t
+fs_event_for(struct rfs_fs *fs, uint64_t ino)
+{
+	struct link_events l = { fs, RFS_NO_EVENT };
+
+	if (fs->nevents == 0)
+		return RFS_NO_EVENT;
+	l.best = event_on(fs, ino);
+	if (ino == RFS_ROOT_INO)
+		return l.best;
+	(void)rfs_cat_parents_each(fs->st->cat, ino, link_event, &l);
+	return l.best;
 }
 
 /*

@@ -12,6 +12,31 @@
 #include "rfs/retention.h"
 #include "fs_impl.h"
 
+/*
+ * Sets or clears IN's hold, on the inode the caller already has (getting
+ * it again here and putting it would free it under a caller whose inode
+ * nothing else pins).  Caller holds meta.
+ */
+int
+fs_hold_inode(struct rfs_fs *fs, struct inode *in, int hold, uint32_t uid,
+    int64_t now)
+{
+	int rc;
+
+	if (!S_ISREG(in->a.mode))
+		return -EINVAL;
+	if ((rc = rfs_cat_begin(fs->st->cat)) == 0) {
+		in->a.hold = hold;
+		rc = rfs_cat_inode_put(fs->st->cat, &in->a);
+		if (rc == 0)
+			rc = rfs_audit(fs->st, now, hold ? "hold-set" :
+			    "hold-clear", in->ino, in->a.class, uid, NULL);
+		if ((rc = fs_finish_tx(fs, rc)) != 0)
+			fs_reload(fs, in);
+	}
+	return rc;
+}
+
 int
 rfs_fs_hold_locked(struct rfs_fs *fs, uint64_t ino, int hold, uint32_t uid,
     int64_t now)
@@ -21,19 +46,7 @@ rfs_fs_hold_locked(struct rfs_fs *fs, uint64_t ino, int hold, uint32_t uid,
 
 	if ((rc = fs_iget(fs, ino, &in)) != 0)
 		return rc;
-	if (!S_ISREG(in->a.mode)) {
-		fs_iput_maybe(fs, in);
-		return -EINVAL;
-	}
-	if ((rc = rfs_cat_begin(fs->st->cat)) == 0) {
-		in->a.hold = hold;
-		rc = rfs_cat_inode_put(fs->st->cat, &in->a);
-		if (rc == 0)
-			rc = rfs_audit(fs->st, now, hold ? "hold-set" :
-			    "hold-clear", ino, in->a.class, uid, NULL);
-		if ((rc = fs_finish_tx(fs, rc)) != 0)
-			fs_reload(fs, in);
-	}
+	rc = fs_hold_inode(fs, in, hold, uid, now);
 	fs_iput_maybe(fs, in);
 	return rc;
 }

@@ -292,7 +292,6 @@ fs_make_node(struct rfs_fs *fs, const struct rfs_ctx *ctx,
 	const struct rfs_class *cls;
 	struct rfs_attr a;
 	struct inode *in;
-	uint64_t existing;
 	size_t sealedlen;
 	int rc;
 
@@ -303,33 +302,12 @@ fs_make_node(struct rfs_fs *fs, const struct rfs_ctx *ctx,
 	if (S_ISREG(mode) && (rc = classify(fs, dir->ino, name, &cls)) != 0)
 		return rc;
 	fs_name_hash(fs, dir->ino, name, h);
-	rc = rfs_cat_dirent_lookup(fs->st->cat, dir->ino, h, &existing);
-	if (rc == 0) {
-		/* An expired or hidden file still holds the name until it is
-		 * shredded: the new file replaces it, the old one stays due. */
-		struct inode *old;
-
-		if (fs_iget(fs, existing, &old) == 0) {
-			int vis = fs_visible(fs, &old->a, now);
-
-			if (vis) {
-				fs_iput_maybe(fs, old);
-				return -EEXIST;
-			}
-			rc = rfs_cat_dirent_delete(fs->st->cat, dir->ino, h);
-			if (rc == 0 && old->a.nlink > 0)
-				old->a.nlink--;
-			if (rc == 0)
-				rc = rfs_cat_inode_put(fs->st->cat, &old->a);
-			fs_iput_maybe(fs, old);
-			if (rc != 0)
-				return rc;
-		} else {
-			return -EEXIST;
-		}
-	} else if (rc != -ENOENT) {
+	/* An expired or hidden file still holds the name until it is
+	 * shredded: the new file takes the name, and the old one, if that
+	 * was its last, is marked for shredding whatever later happens to
+	 * its deadline (an event cleared, a longer retention). */
+	if ((rc = fs_clear_hidden(fs, dir->ino, h, now, NULL)) != 0)
 		return rc;
-	}
 	memset(&a, 0, sizeof(a));
 	a.mode = mode;
 	a.uid = ctx->uid;

@@ -221,6 +221,28 @@ fs_atime_due(struct rfs_fs *fs, const struct inode *in, int64_t now)
 	    now - a->atime >= 24 * 3600 * RFS_NSEC);
 }
 
+/*
+ * Undoes the pin of an open that failed after it (FORGET: and the lookup a
+ * create counted).  As in release, the last one out closes the object, so
+ * that neither its descriptor nor the file key outlives the last handle.
+ */
+static void
+open_undo(struct rfs_fs *fs, struct inode *in, int forget)
+{
+	struct rfs_obj *obj = NULL;
+
+	meta_lock(fs);
+	if (--in->nopen == 0) {
+		obj = in->obj;
+		in->obj = NULL;
+	}
+	if (forget && in->nlookup > 0)
+		in->nlookup--;
+	fs_iput_maybe(fs, in);
+	meta_unlock(fs);
+	rfs_obj_close(obj);
+}
+
 int
 rfs_fs_open(struct rfs_fs *fs, const struct rfs_ctx *ctx, uint64_t ino,
     int flags, struct rfs_handle **hp)
@@ -269,12 +291,8 @@ rfs_fs_open(struct rfs_fs *fs, const struct rfs_ctx *ctx, uint64_t ino,
 		rfs_store_refill_reserve(fs->st);
 	if (rc == 0 && (*hp = handle_new(in, flags)) == NULL)
 		rc = -ENOMEM;
-	if (rc != 0) {
-		meta_lock(fs);
-		in->nopen--;
-		fs_iput_maybe(fs, in);
-		meta_unlock(fs);
-	}
+	if (rc != 0)
+		open_undo(fs, in, 0);
 	return rc;
 }
 
@@ -296,11 +314,8 @@ rfs_fs_create(struct rfs_fs *fs, const struct rfs_ctx *ctx, uint64_t parent,
 	in_unlock(in);
 	if (rc == 0 && (*hp = handle_new(in, flags)) == NULL)
 		rc = -ENOMEM;
-	if (rc != 0) {
-		meta_lock(fs);
-		in->nopen--;
-		meta_unlock(fs);
-	}
+	if (rc != 0)
+		open_undo(fs, in, 1);   /* the kernel never sees the entry */
 	return rc;
 }
 

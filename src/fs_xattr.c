@@ -139,7 +139,7 @@ retention_set(struct rfs_fs *fs, const struct rfs_ctx *ctx, struct inode *in,
 			hold = 0;
 		else
 			return -EINVAL;
-		return rfs_fs_hold_locked(fs, in->ino, hold, ctx->uid, now);
+		return fs_hold_inode(fs, in, hold, ctx->uid, now);
 	}
 	return -EPERM;
 }
@@ -299,6 +299,7 @@ struct xlist {
 	uint64_t ino;
 	char *buf;
 	size_t len, used;
+	int trusted;                  /* list trusted.* names too */
 };
 
 static int
@@ -311,6 +312,10 @@ xlist_one(void *ctx, const unsigned char *b, size_t n)
 	if (rfs_open(x->fs->st->k_name, &x->ino, sizeof(x->ino), b, n, &name,
 	    &nl) != 0)
 		return -EIO;
+	if (!x->trusted && strncmp((char *)name, "trusted.", 8) == 0) {
+		free(name);
+		return 0;
+	}
 	if (x->len > 0) {
 		if (x->used + nl + 1 > x->len) {
 			free(name);
@@ -324,9 +329,11 @@ xlist_one(void *ctx, const unsigned char *b, size_t n)
 }
 
 ssize_t
-rfs_fs_listxattr(struct rfs_fs *fs, uint64_t ino, char *buf, size_t len)
+rfs_fs_listxattr(struct rfs_fs *fs, const struct rfs_ctx *ctx, uint64_t ino,
+    char *buf, size_t len)
 {
-	struct xlist x = { .fs = fs, .ino = ino, .buf = buf, .len = len };
+	struct xlist x = { .fs = fs, .ino = ino, .buf = buf, .len = len,
+	    .trusted = ctx->uid == 0 };
 	struct inode *in;
 	int rc;
 

@@ -487,6 +487,7 @@ op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 static void
 op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 {
+	struct rfs_ctx c;
 	char *buf = NULL;
 	ssize_t n;
 
@@ -494,7 +495,8 @@ op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	n = rfs_fs_listxattr(fs_of(req), ino, buf, size);
+	ctx_of(req, &c);
+	n = rfs_fs_listxattr(fs_of(req), &c, ino, buf, size);
 	if (n < 0)
 		fuse_reply_err(req, (int)-n);
 	else if (size == 0)

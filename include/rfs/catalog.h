@@ -152,6 +152,10 @@ typedef int (*rfs_cat_dirent_fn)(void *ctx, const struct rfs_dirent *d);
 int rfs_cat_dirent_each(struct rfs_catalog *c, uint64_t parent, int64_t after,
     rfs_cat_dirent_fn fn, void *ctx);
 int rfs_cat_dirent_any(struct rfs_catalog *c, uint64_t parent);
+/* FN for each directory holding an entry for INO (a file has one per
+ * directory it is linked in); nonzero from FN stops. */
+int rfs_cat_parents_each(struct rfs_catalog *c, uint64_t ino,
+    int (*fn)(void *ctx, uint64_t parent), void *ctx);
 /* Any one entry naming INO: (parent, sealed name). */
 int rfs_cat_dirent_of(struct rfs_catalog *c, uint64_t ino, uint64_t *parent,
     unsigned char **name, size_t *namelen);

@@ -136,8 +136,10 @@ int rfs_fs_setxattr(struct rfs_fs *fs, const struct rfs_ctx *ctx,
     uint64_t ino, const char *name, const void *val, size_t len, int flags);
 ssize_t rfs_fs_getxattr(struct rfs_fs *fs, uint64_t ino, const char *name,
     void *buf, size_t len);
-ssize_t rfs_fs_listxattr(struct rfs_fs *fs, uint64_t ino, char *buf,
-    size_t len);
+/* trusted.* names are listed to root only, as the VFS shows them (ext4's
+ * list handler checks CAP_SYS_ADMIN; FUSE leaves listing to us). */
+ssize_t rfs_fs_listxattr(struct rfs_fs *fs, const struct rfs_ctx *ctx,
+    uint64_t ino, char *buf, size_t len);
 int rfs_fs_removexattr(struct rfs_fs *fs, const struct rfs_ctx *ctx,
     uint64_t ino, const char *name);
 

@@ -91,13 +91,31 @@ rfs_umount "$M"
 # ---- more inodes than the daemon keeps (16,384): trimmed, reloaded ----
 rfs_mount "$B" "$M" commit_ms=60000 || abort "mount failed"
 writefile "$M/early" "written before the crowd"
+# An O_PATH descriptor keeps the kernel's inode (and so its nodeid) while
+# the daemon trims its own copy: requests on it then reach an inode the
+# daemon reloaded with no lookup count.
 mkdir "$M/many"
-python3 - "$M/many" <<'PY'
+python3 - "$M/many" "$M/early" "$T/hold.out" <<'PY'
 import os, sys
+pinned = os.open(sys.argv[2], os.O_PATH)
 for i in range(20000):
     os.close(os.open(os.path.join(sys.argv[1], "f%05d" % i), os.O_WRONLY | os.O_CREAT, 0o644))
+for i in range(20000):
+    os.stat(os.path.join(sys.argv[1], "f%05d" % i))
+via = "/proc/self/fd/%d" % pinned
+res = []
+for v in (b"1", b"0"):
+    try:
+        os.setxattr(via, "user.retention.hold", v)
+        res.append("ok")
+    except OSError as e:
+        res.append(e.strerror)
+open(sys.argv[3], "w").write(" ".join(res))
 PY
 check_eq "20,000 files listed" 20000 "$(ls "$M/many" | wc -l)"
+check_eq "hold set and cleared through a descriptor after the inode was trimmed" \
+    "ok ok" "$(cat "$T/hold.out" 2>&1)"
+check_eq "the daemon is alive and the file whole" "written before the crowd" "$(cat "$M/early" 2>&1)"
 check "stat of every one, in a second pass" sh -c "stat -c %s '$M'/many/* | grep -qvx 0 && exit 1; exit 0"
 check "early: append and fsync after its inode was trimmed" python3 -c '
 import os, sys

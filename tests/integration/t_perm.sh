@@ -73,6 +73,11 @@ check_errno_as "$U2" "$U2 cannot chown $U1's file to itself: EPERM" EPERM \
 	'os.chown(A[0], os.getuid(), -1)' "$M/shared/public"
 check_errno_as "$U2" "$U2 cannot set user xattrs on $U1's file: EACCES" EACCES \
 	'os.setxattr(A[0], "user.x", b"y")' "$M/shared/public"
+# trusted.* is for CAP_SYS_ADMIN: not listed to others (as ext4 does it)
+check "root sets a trusted xattr" setfattr -n trusted.secret -v 1 "$M/shared/public"
+check_sh "root lists it" 'getfattr -m - -d "$M/shared/public" | grep -q "^trusted.secret"'
+check_errno_as "$U2" "$U2 does not see trusted.* names in listxattr" OK \
+	'n = os.listxattr(A[0]); assert not [x for x in n if x.startswith("trusted.")], n' "$M/shared/public"
 check_errno_as "$U2" "$U2 cannot delete $U1's file in a sticky directory: EPERM" EPERM \
 	'os.unlink(A[0])' "$M/shared/public"
 check_errno_as "$U2" "$U2 cannot rename $U1's file in a sticky directory: EPERM" EPERM \
