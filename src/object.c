@@ -448,7 +448,7 @@ rfs_obj_write(struct rfs_obj *o, const void *buf, size_t len, uint64_t off)
 	unsigned char *recs, *nonces;
 	struct undo *u;
 	size_t pos = 0, n;
-	int rc = 0;
+	int rc = 0, grow;
 
 	if (len == 0)
 		return 0;
@@ -457,15 +457,6 @@ rfs_obj_write(struct rfs_obj *o, const void *buf, size_t len, uint64_t off)
 	new_size = off + len > o->size ? off + len : o->size;
 	first = off / RFS_BLOCK;
 	last = (off + len - 1) / RFS_BLOCK;
-	/* Keep the invariant: a partial last block outside the written range
-	 * is re-sealed at its grown length before the file grows past it. */
-	tail = o->size / RFS_BLOCK;
-	if (new_size > o->size && o->size % RFS_BLOCK != 0 && tail < first) {
-		rc = reseal(o, tail, block_len(o->size, tail),
-		    block_len(new_size, tail));
-		if (rc != 0)
-			return rc;
-	}
 	n = (size_t)(last - first + 1);
 	recs = malloc(n * (RFS_RECORD + RFS_NONCE_BYTES));
 	u = malloc(sizeof(*u));
@@ -474,6 +465,19 @@ rfs_obj_write(struct rfs_obj *o, const void *buf, size_t len, uint64_t off)
 		free(u);
 		return -ENOMEM;
 	}
+	/*
+	 * Keep the invariant: a partial last block outside the written range
+	 * is re-sealed at its grown length before the file grows past it.
+	 * That re-seal is part of this write: the undo is taken before it,
+	 * so a write that fails later puts the old last record back (else it
+	 * would stay longer than the size says, and fail authentication).
+	 */
+	tail = o->size / RFS_BLOCK;
+	grow = new_size > o->size && o->size % RFS_BLOCK != 0 && tail < first;
+	undo_save(o, (grow ? tail : first) * RFS_RECORD, u);
+	if (grow && (rc = reseal(o, tail, block_len(o->size, tail),
+	    block_len(new_size, tail))) != 0)
+		goto fail;
 	nonces = recs + n * RFS_RECORD;
 	randombytes_buf(nonces, n * RFS_NONCE_BYTES);
 	for (uint64_t idx = first; idx <= last; idx++) {
@@ -492,7 +496,7 @@ rfs_obj_write(struct rfs_obj *o, const void *buf, size_t len, uint64_t off)
 		 */
 		if (a > 0 || b < old_len) {
 			if ((rc = read_block(o, idx, old_len, plain)) != 0)
-				goto out;
+				goto fail;
 			memcpy(plain + a, in + pos, b - a);
 			src = plain;
 		}
@@ -507,17 +511,17 @@ rfs_obj_write(struct rfs_obj *o, const void *buf, size_t len, uint64_t off)
 			o->cache_valid = 1;
 		}
 	}
-	undo_save(o, first * RFS_RECORD, u);
 	n = (size_t)(last - first) * RFS_RECORD + block_len(new_size, last) +
 	    RFS_BLOCK_OVERHEAD;
 	rc = write_full(o->fd, recs, n, first * RFS_RECORD);
 	if (rc == 0) {
 		o->size = new_size;
 		write_behind(o, first * RFS_RECORD, n);
-	} else {
-		undo_apply(o, u);
-		o->cache_valid = 0;
+		goto out;
 	}
+fail:
+	undo_apply(o, u);
+	o->cache_valid = 0;
 out:
 	sodium_memzero(plain, sizeof(plain));
 	free(recs);

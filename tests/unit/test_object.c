@@ -6,12 +6,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <linux/magic.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
 #include <unistd.h>
@@ -753,6 +755,45 @@ TEST(torn_tail)
 	teardown();
 }
 
+/*
+ * A write far past a partial last block re-seals that block at its grown
+ * length first.  If the write then fails (here at the file size limit, as
+ * it would on a full disk), the block must be put back as it was: else
+ * it stays longer than the size says and fails authentication.
+ */
+TEST(failed_write_keeps_tail)
+{
+	static unsigned char data[5000], buf[5000];
+	struct rlimit old, lim;
+	struct rfs_obj *o = NULL;
+	void (*prev)(int);
+
+	CHECK_EQ(setup(), 0);
+	CHECK_EQ(open_obj(28, 1, 17, 0, &o), 0);
+	for (size_t i = 0; i < sizeof(data); i++)
+		data[i] = (unsigned char)(i * 7 + 1);
+	CHECK_EQ(rfs_obj_write(o, data, sizeof(data), 0), (ssize_t)sizeof(data));
+	CHECK_EQ(getrlimit(RLIMIT_FSIZE, &old), 0);
+	lim = old;
+	lim.rlim_cur = 4 * RFS_RECORD;
+	prev = signal(SIGXFSZ, SIG_IGN);
+	CHECK_EQ(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	CHECK(rfs_obj_write(o, "late", 4, 10 * RFS_BLOCK) < 0);
+	CHECK_EQ(setrlimit(RLIMIT_FSIZE, &old), 0);
+	signal(SIGXFSZ, prev);
+	CHECK_EQ(o->size, sizeof(data));
+	CHECK_EQ(file_len(28), RFS_RECORD + (sizeof(data) - RFS_BLOCK) +
+	    RFS_BLOCK_OVERHEAD);
+	CHECK_EQ(rfs_obj_read(o, buf, sizeof(buf), 0), (ssize_t)sizeof(buf));
+	CHECK(memcmp(buf, data, sizeof(data)) == 0);
+	/* And the file goes on: an append into the same block. */
+	CHECK_EQ(rfs_obj_write(o, "more", 4, sizeof(data)), 4);
+	CHECK_EQ(rfs_obj_read(o, buf, 4, sizeof(data)), 4);
+	CHECK(memcmp(buf, "more", 4) == 0);
+	rfs_obj_close(o);
+	teardown();
+}
+
 TEST(write_overflow)
 {
 	struct rfs_obj *o = NULL;
@@ -932,6 +973,7 @@ main(void)
 	    CASE(record_from_other_object),
 	    CASE(zero_record_is_hole),
 	    CASE(torn_tail),
+	    CASE(failed_write_keeps_tail),
 	    CASE(write_overflow),
 	    CASE(shred),
 	    CASE(write_behind_drops_a_stream));
