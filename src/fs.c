@@ -755,6 +755,7 @@ rfs_fs_free(struct rfs_fs *fs)
 	}
 	free(fs->tab);
 	free(fs->events);
+	free(fs->touched);
 	rfs_policy_unref(fs->pol);
 	pthread_rwlock_destroy(&fs->attrs);
 	pthread_mutex_destroy(&fs->meta);

@@ -114,6 +114,42 @@ kw_flush(struct rfs_fs *fs)
 	return rfs_cat_flush(fs->st->cat);
 }
 
+/*
+ * Notes that the current operation changed inode INO in memory (see
+ * rfs_fs.touched).  Without memory the note is lost and a rollback leaves
+ * that entry as the operation made it: said in the log.  Caller holds
+ * meta, inside the operation's transaction.
+ */
+void
+fs_tx_touch(struct rfs_fs *fs, uint64_t ino)
+{
+	if (fs->ntouched == fs->ctouched) {
+		size_t cap = fs->ctouched ? 2 * fs->ctouched : 8;
+		uint64_t *t = reallocarray(fs->touched, cap, sizeof(*t));
+
+		if (t == NULL) {
+			rfs_err("inode %" PRIu64 ": out of memory noting a change"
+			    " to undo", ino);
+			return;
+		}
+		fs->touched = t;
+		fs->ctouched = cap;
+	}
+	fs->touched[fs->ntouched++] = ino;
+}
+
+static void
+reload_touched(struct rfs_fs *fs)
+{
+	struct inode *in;
+
+	for (size_t i = 0; i < fs->ntouched; i++)
+		if (fs_iget(fs, fs->touched[i], &in) == 0) {
+			fs_reload(fs, in);
+			fs_iput_maybe(fs, in);
+		}
+}
+
 /* Ends an operation's transaction (savepoint): commit if RC is 0. */
 int
 fs_finish_tx(struct rfs_fs *fs, int rc)
@@ -121,12 +157,14 @@ fs_finish_tx(struct rfs_fs *fs, int rc)
 	if (rc != 0) {
 		fs->kw_new = 0;
 		rfs_cat_rollback(fs->st->cat);
-		return rc;
-	}
-	if ((rc = rfs_cat_commit(fs->st->cat)) != 0)
+		reload_touched(fs);
+	} else if ((rc = rfs_cat_commit(fs->st->cat)) != 0) {
 		fs->kw_new = 0;
-	else if (fs->kw_new)
+		reload_touched(fs);
+	} else if (fs->kw_new) {
 		(void)kw_flush(fs);   /* a failed flush is retried by the committer */
+	}
+	fs->ntouched = 0;
 	return rc;
 }
 

@@ -80,6 +80,14 @@ struct rfs_fs {
 	} kwcache[16];
 	unsigned kwnext;
 	int kw_new;                   /* a window was recorded: flush at commit */
+	/*
+	 * Inodes the open operation changed in memory besides the ones it
+	 * reloads itself on failure (hidden files it detached from a name):
+	 * fs_finish_tx reloads them from the catalog if it rolls back, else
+	 * a table entry would disagree with its row (see fs_tx_touch).
+	 */
+	uint64_t *touched;
+	size_t ntouched, ctouched;
 	/* Group commit (rfs_fs_group_commit): the committer thread flushes
 	 * the catalog's open batch COMMIT_NS after it began. */
 	pthread_t committer;
@@ -220,6 +228,7 @@ int fs_file_key(struct rfs_fs *fs, const struct rfs_attr *a,
     struct rfs_key **out);
 int fs_keywin_note(struct rfs_fs *fs, const struct rfs_attr *a);
 int fs_finish_tx(struct rfs_fs *fs, int rc);
+void fs_tx_touch(struct rfs_fs *fs, uint64_t ino);
 
 /* fs_file.c */
 int fs_atime_due(struct rfs_fs *fs, const struct inode *in, int64_t now);

@@ -43,11 +43,13 @@ fs_clear_hidden(struct rfs_fs *fs, uint64_t dir,
 		return -EEXIST;
 	}
 	rc = rfs_cat_dirent_delete(fs->st->cat, dir, h);
-	if (rc == 0 && old->a.nlink > 0 && --old->a.nlink == 0 &&
-	    old->a.state == RFS_LIVE)
-		old->a.state = RFS_SHRED;
-	if (rc == 0)
+	if (rc == 0) {
+		fs_tx_touch(fs, old->ino);
+		if (old->a.nlink > 0 && --old->a.nlink == 0 &&
+		    old->a.state == RFS_LIVE)
+			old->a.state = RFS_SHRED;
 		rc = rfs_cat_inode_put(fs->st->cat, &old->a);
+	}
 	fs_iput_maybe(fs, old);
 	return rc;
 }
@@ -164,6 +166,7 @@ detach_all(struct rfs_fs *fs, uint64_t dir, uint64_t ino)
 
 	if ((rc = fs_iget(fs, ino, &in)) != 0)
 		return rc;
+	fs_tx_touch(fs, ino);
 	while (rfs_cat_dirent_of(fs->st->cat, ino, &parent, &blob, &len) == 0) {
 		unsigned char h[RFS_HASH_BYTES];
 		char *name;
