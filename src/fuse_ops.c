@@ -528,8 +528,15 @@ op_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
     struct fuse_file_info *fi_in, fuse_ino_t ino_out, off_t off_out,
     struct fuse_file_info *fi_out, size_t len, int flags)
 {
-	ssize_t n = rfs_fs_copy_range(fs_of(req), handle_of(fi_in),
-	    (uint64_t)off_in, handle_of(fi_out), (uint64_t)off_out, len);
+	ssize_t n;
+
+	/* The reply's count is 32 bits (fuse_write_out.size): a longer copy
+	 * is answered short, as copy_file_range(2) allows, never with a count
+	 * cut modulo 2^32. */
+	if (len > UINT32_MAX)
+		len = UINT32_MAX & ~(size_t)(RFS_BLOCK - 1);
+	n = rfs_fs_copy_range(fs_of(req), handle_of(fi_in), (uint64_t)off_in,
+	    handle_of(fi_out), (uint64_t)off_out, len);
 
 	if (n < 0)
 		fuse_reply_err(req, (int)-n);
