@@ -105,7 +105,7 @@ enum {
 	S_INO_SET_LINK, S_INO_GET_LINK, S_INO_SET_DELPATH, S_INO_GET_DELPATH,
 	S_INO_EACH,
 	S_DE_LOOKUP, S_DE_INSERT, S_DE_DELETE, S_DE_EACH, S_DE_ANY, S_DE_OF,
-	S_DE_PARENTS,
+	S_DE_PARENTS, S_DE_DELETE_INO,
 	S_XA_GET, S_XA_SET, S_XA_REMOVE, S_XA_DELALL, S_XA_NAMES,
 	S_COUNTS,
 	S_EV_INSERT, S_EV_DELETE, S_EV_EACH,
@@ -155,6 +155,7 @@ static const char *const sql[S_COUNT] = {
 	[S_DE_ANY] = "SELECT 1 FROM dirent WHERE parent = ?1 LIMIT 1",
 	[S_DE_OF] = "SELECT parent, name FROM dirent WHERE ino = ?1 LIMIT 1",
 	[S_DE_PARENTS] = "SELECT DISTINCT parent FROM dirent WHERE ino = ?1",
+	[S_DE_DELETE_INO] = "DELETE FROM dirent WHERE ino = ?1",
 	[S_XA_GET] = "SELECT value FROM xattr WHERE ino = ?1 AND hash = ?2",
 	[S_XA_SET] = "INSERT OR REPLACE INTO xattr(ino, hash, name, value)"
 	    " VALUES (?1, ?2, ?3, ?4)",
@@ -1075,20 +1076,21 @@ rfs_cat_inode_each(struct rfs_catalog *c, int state, uint64_t after,
 {
 	sqlite3_stmt *s = st(c, S_INO_EACH);
 	struct rfs_attr a;
-	int rc;
+	int stop = 0, rc;
 
 	sqlite3_bind_int(s, 1, state);
 	sqlite3_bind_int64(s, 2, (int64_t)after);
 	sqlite3_bind_int(s, 3, limit > 0 ? limit : -1);
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		read_attr(s, &a);
-		if (fn(ctx, &a) != 0) {
+		if ((stop = fn(ctx, &a)) != 0) {
 			rc = SQLITE_DONE;
 			break;
 		}
 	}
 	done(c, S_INO_EACH);
-	return rc == SQLITE_DONE ? 0 : errno_of(c, rc, "inode scan");
+	return rc == SQLITE_DONE ? (stop < 0 ? stop : 0) :
+	    errno_of(c, rc, "inode scan");
 }
 
 int
@@ -1137,12 +1139,21 @@ rfs_cat_dirent_delete(struct rfs_catalog *c, uint64_t parent,
 }
 
 int
+rfs_cat_dirent_delete_ino(struct rfs_catalog *c, uint64_t ino)
+{
+	sqlite3_stmt *s = st(c, S_DE_DELETE_INO);
+
+	sqlite3_bind_int64(s, 1, (int64_t)ino);
+	return exec_stmt(c, S_DE_DELETE_INO);
+}
+
+int
 rfs_cat_dirent_each(struct rfs_catalog *c, uint64_t parent, int64_t after,
     rfs_cat_dirent_fn fn, void *ctx)
 {
 	sqlite3_stmt *s = st(c, S_DE_EACH);
 	struct rfs_dirent d;
-	int rc;
+	int stop = 0, rc;
 
 	sqlite3_bind_int64(s, 1, (int64_t)parent);
 	sqlite3_bind_int64(s, 2, after);
@@ -1151,13 +1162,14 @@ rfs_cat_dirent_each(struct rfs_catalog *c, uint64_t parent, int64_t after,
 		d.ino = (uint64_t)sqlite3_column_int64(s, 1);
 		d.name = (unsigned char *)sqlite3_column_blob(s, 2);
 		d.namelen = (size_t)sqlite3_column_bytes(s, 2);
-		if (fn(ctx, &d) != 0) {
+		if ((stop = fn(ctx, &d)) != 0) {
 			rc = SQLITE_DONE;
 			break;
 		}
 	}
 	done(c, S_DE_EACH);
-	return rc == SQLITE_DONE ? 0 : errno_of(c, rc, "readdir");
+	return rc == SQLITE_DONE ? (stop < 0 ? stop : 0) :
+	    errno_of(c, rc, "readdir");
 }
 
 int
@@ -1165,16 +1177,17 @@ rfs_cat_parents_each(struct rfs_catalog *c, uint64_t ino,
     int (*fn)(void *ctx, uint64_t parent), void *ctx)
 {
 	sqlite3_stmt *s = st(c, S_DE_PARENTS);
-	int rc;
+	int stop = 0, rc;
 
 	sqlite3_bind_int64(s, 1, (int64_t)ino);
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
-		if (fn(ctx, (uint64_t)sqlite3_column_int64(s, 0)) != 0) {
+		if ((stop = fn(ctx, (uint64_t)sqlite3_column_int64(s, 0))) != 0) {
 			rc = SQLITE_DONE;
 			break;
 		}
 	done(c, S_DE_PARENTS);
-	return rc == SQLITE_DONE ? 0 : errno_of(c, rc, "parents");
+	return rc == SQLITE_DONE ? (stop < 0 ? stop : 0) :
+	    errno_of(c, rc, "parents");
 }
 
 /* Steps bound statement I: 1 if it returns a row, 0 if not, or -errno. */
@@ -1336,7 +1349,7 @@ rfs_cat_event_each(struct rfs_catalog *c, rfs_cat_event_fn fn, void *ctx)
 {
 	sqlite3_stmt *s = st(c, S_EV_EACH);
 	struct rfs_event e;
-	int rc;
+	int stop = 0, rc;
 
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		e.id = sqlite3_column_int64(s, 0);
@@ -1346,13 +1359,14 @@ rfs_cat_event_each(struct rfs_catalog *c, rfs_cat_event_fn fn, void *ctx)
 		e.set_uid = (uint32_t)sqlite3_column_int64(s, 4);
 		e.reason = (unsigned char *)sqlite3_column_blob(s, 5);
 		e.reasonlen = (size_t)sqlite3_column_bytes(s, 5);
-		if (fn(ctx, &e) != 0) {
+		if ((stop = fn(ctx, &e)) != 0) {
 			rc = SQLITE_DONE;
 			break;
 		}
 	}
 	done(c, S_EV_EACH);
-	return rc == SQLITE_DONE ? 0 : errno_of(c, rc, "events");
+	return rc == SQLITE_DONE ? (stop < 0 ? stop : 0) :
+	    errno_of(c, rc, "events");
 }
 
 static void
@@ -1424,20 +1438,21 @@ rfs_cat_audit_each(struct rfs_catalog *c, int64_t since, int64_t after,
 {
 	sqlite3_stmt *s = st(c, S_AU_EACH);
 	struct rfs_audit_row r;
-	int rc;
+	int stop = 0, rc;
 
 	sqlite3_bind_int64(s, 1, since);
 	sqlite3_bind_int64(s, 2, after);
 	sqlite3_bind_int(s, 3, limit > 0 ? limit : -1);
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		read_audit(s, &r);
-		if (fn(ctx, &r) != 0) {
+		if ((stop = fn(ctx, &r)) != 0) {
 			rc = SQLITE_DONE;
 			break;
 		}
 	}
 	done(c, S_AU_EACH);
-	return rc == SQLITE_DONE ? 0 : errno_of(c, rc, "audit scan");
+	return rc == SQLITE_DONE ? (stop < 0 ? stop : 0) :
+	    errno_of(c, rc, "audit scan");
 }
 
 int
@@ -1463,19 +1478,20 @@ int
 rfs_cat_keywin_each(struct rfs_catalog *c, rfs_cat_keywin_fn fn, void *ctx)
 {
 	sqlite3_stmt *s = st(c, S_KW_EACH);
-	int rc;
+	int stop = 0, rc;
 
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		const char *cls = (const char *)sqlite3_column_text(s, 0);
 
-		if (fn(ctx, cls ? cls : "", sqlite3_column_int64(s, 1),
-		    sqlite3_column_int64(s, 2)) != 0) {
+		if ((stop = fn(ctx, cls ? cls : "", sqlite3_column_int64(s, 1),
+		    sqlite3_column_int64(s, 2))) != 0) {
 			rc = SQLITE_DONE;
 			break;
 		}
 	}
 	done(c, S_KW_EACH);
-	return rc == SQLITE_DONE ? 0 : errno_of(c, rc, "keywin");
+	return rc == SQLITE_DONE ? (stop < 0 ? stop : 0) :
+	    errno_of(c, rc, "keywin");
 }
 
 int

@@ -382,6 +382,7 @@ fs_make_node(struct rfs_fs *fs, const struct rfs_ctx *ctx,
 	}
 	if ((rc = fs_name_seal(fs, dir->ino, name, &sealed, &sealedlen)) != 0)
 		return rc;
+	fs_tx_touch(fs, dir->ino);    /* its nlink and times change below */
 	rc = rfs_cat_dirent_insert(fs->st->cat, dir->ino, h, sealed, sealedlen,
 	    a.ino);
 	free(sealed);

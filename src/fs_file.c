@@ -47,18 +47,13 @@ note_tamper(struct rfs_fs *fs, struct inode *in, const char *what)
 static int
 obj_verify(struct rfs_fs *fs, struct inode *in, const struct rfs_attr *a)
 {
-	unsigned char tail[RFS_NONCE_BYTES];
 	uint64_t len;
-	int has, rc;
+	int rc;
 
 	if (a->writing || rfs_attr_fresh(a))
 		return 0;
-	if ((rc = rfs_obj_state(in->obj, &len, tail, &has)) != 0)
+	if ((rc = rfs_obj_is_committed(in->obj, a->objlen, a->tail, &len)) <= 0)
 		return rc;
-	if (!has)
-		memset(tail, 0, RFS_NONCE_BYTES);   /* the emptied-file tail */
-	if (len == a->objlen && memcmp(tail, a->tail, RFS_NONCE_BYTES) == 0)
-		return 0;
 	rfs_err("object %" PRIu64 ": %s (%" PRIu64 " bytes, catalog says %"
 	    PRIu64 "): refusing to read it", in->ino, len < a->objlen ?
 	    "truncated" : len > a->objlen ? "extended" :

@@ -119,7 +119,11 @@ check_orphans(struct rfs_fs *fs, const struct files *f, int repair,
 	}
 }
 
-/* Moves A to the trash (repairs that must not lose data). */
+/*
+ * Moves A to the trash (repairs that must not lose data), out of every
+ * directory: a trashed file has no names.  A file already in the trash
+ * keeps when, by whom and where from it was deleted.
+ */
 static int
 to_trash(struct rfs_fs *fs, struct rfs_attr *a, const char *why)
 {
@@ -128,12 +132,16 @@ to_trash(struct rfs_fs *fs, struct rfs_attr *a, const char *why)
 
 	if ((rc = rfs_cat_begin(s->cat)) != 0)
 		return rc;
-	a->state = RFS_TRASH;
+	if (a->state != RFS_TRASH) {
+		a->state = RFS_TRASH;
+		a->del_time = rfs_fs_now(fs);
+		a->del_uid = 0;
+		a->del_parent = RFS_ROOT_INO;
+	}
 	a->nlink = 0;
-	a->del_time = rfs_fs_now(fs);
-	a->del_uid = 0;
-	a->del_parent = RFS_ROOT_INO;
-	rc = rfs_cat_inode_put(s->cat, a);
+	rc = rfs_cat_dirent_delete_ino(s->cat, a->ino);
+	if (rc == 0)
+		rc = rfs_cat_inode_put(s->cat, a);
 	if (rc == 0)
 		rc = rfs_audit(s, a->del_time, "fsck-trash", a->ino, a->class,
 		    0, why);
@@ -166,6 +174,7 @@ check_file(struct rfs_fs *fs, struct rfs_attr *a, int repair, FILE *out,
 	struct rfs_obj *o;
 	struct stat sb;
 	char path[32];
+	uint64_t len;
 	int fd, rc;
 
 	rfs_obj_path(a->ino, path, sizeof(path));
@@ -176,7 +185,13 @@ check_file(struct rfs_fs *fs, struct rfs_attr *a, int repair, FILE *out,
 		finding(r, out, "missing", "file %" PRIu64 " has no object",
 		    a->ino);
 		if (repair && rfs_obj_create(s->objfd, a->ino) == 0) {
+			/* An empty object: the catalog must commit it as such,
+			 * or every open would find it "truncated". */
 			a->size = 0;
+			a->objlen = 0;
+			a->has_tail = 0;
+			memset(a->tail, 0, sizeof(a->tail));
+			a->writing = 0;
 			if (to_trash(fs, a, "object missing") == 0)
 				r->repaired++;
 		}
@@ -219,9 +234,19 @@ check_file(struct rfs_fs *fs, struct rfs_attr *a, int repair, FILE *out,
 			    "window key destroyed" : "authentication failed");
 			return;
 		}
-		if (rfs_obj_open(s->objfd, a->ino, 0, fk, a->size, &o) != 0)
+		if (rfs_obj_open(s->objfd, a->ino, 0, fk, a->size, &o) != 0) {
+			finding(r, out, "object", "file %" PRIu64 ": its object"
+			    " cannot be opened", a->ino);
 			return;
+		}
 	}
+	/* Same length, other last record: an older copy put back. */
+	if (a->state != RFS_SHRED && !a->writing && !rfs_attr_fresh(a) &&
+	    (uint64_t)sb.st_size == a->objlen &&
+	    rfs_obj_is_committed(o, a->objlen, a->tail, &len) == 1)
+		finding(r, out, "tamper", "file %" PRIu64 ": the object's last"
+		    " record is not the one the catalog committed (rolled back)",
+		    a->ino);
 	buf = malloc(RFS_BLOCK);
 	/* Holes are skipped: a 4 TiB sparse file took hours, a block at a
 	 * time.  A hole reads as zeros and has nothing to authenticate. */

@@ -670,6 +670,20 @@ rfs_obj_state(struct rfs_obj *o, uint64_t *len,
 }
 
 int
+rfs_obj_is_committed(struct rfs_obj *o, uint64_t objlen,
+    const unsigned char tail[RFS_NONCE_BYTES], uint64_t *len)
+{
+	unsigned char last[RFS_NONCE_BYTES];
+	int has, rc;
+
+	if ((rc = rfs_obj_state(o, len, last, &has)) != 0)
+		return rc;
+	if (!has)
+		memset(last, 0, sizeof(last));   /* the emptied-file tail */
+	return *len != objlen || memcmp(last, tail, sizeof(last)) != 0;
+}
+
+int
 rfs_obj_sync(struct rfs_obj *o, int datasync)
 {
 	int rc = atomic_exchange(&o->wb_err, 0);

@@ -144,6 +144,8 @@ int rfs_cat_dirent_lookup(struct rfs_catalog *c, uint64_t parent,
 int rfs_cat_dirent_insert(struct rfs_catalog *c, uint64_t parent,
     const unsigned char hash[RFS_HASH_BYTES], const unsigned char *name,
     size_t namelen, uint64_t ino);
+/* Every entry naming INO (fsck's repairs; directories keep their nlink). */
+int rfs_cat_dirent_delete_ino(struct rfs_catalog *c, uint64_t ino);
 int rfs_cat_dirent_delete(struct rfs_catalog *c, uint64_t parent,
     const unsigned char hash[RFS_HASH_BYTES]);
 /* Entries of PARENT with id > AFTER, ordered by id; FN returns non-zero to

@@ -98,6 +98,14 @@ int rfs_obj_sync(struct rfs_obj *o, int datasync);
 int rfs_obj_state(struct rfs_obj *o, uint64_t *len,
     unsigned char nonce[RFS_NONCE_BYTES], int *has);
 /*
+ * Whether O is the object the catalog committed: OBJLEN bytes ending in a
+ * record with nonce TAIL (all zeros for an emptied file).  0 if so, 1 if
+ * not (*LEN: the object's length), or -errno.  The daemon's open and fsck
+ * both judge by this.
+ */
+int rfs_obj_is_committed(struct rfs_obj *o, uint64_t objlen,
+    const unsigned char tail[RFS_NONCE_BYTES], uint64_t *len);
+/*
  * The first block-aligned file offset at or after OFF whose record may
  * hold data, skipping the object's holes (SEEK_DATA): a sparse file is
  * walked by its data.  O's size when no data follows; OFF itself when

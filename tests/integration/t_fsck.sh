@@ -17,6 +17,11 @@ i_sparse=$(stat -c %i "$M/sparse")
 sha_loose=$(sha256sum <"$M/loose")
 i_lost=$(stat -c %i "$M/lost") i_bad=$(stat -c %i "$M/bad")
 i_loose=$(stat -c %i "$M/loose")
+# roll: an older copy of its object, same length, put back later
+head -c 10000 /dev/urandom >"$M/roll"
+i_roll=$(stat -c %i "$M/roll")
+cp "$(obj "$B" "$i_roll")" "$T/roll.old"
+printf 'Y' | dd of="$M/roll" bs=1 seek=9000 conv=notrunc 2>/dev/null
 rfs_umount "$M"
 
 check "a clean store passes (a 1 TiB sparse file in under 60 s)" \
@@ -29,18 +34,23 @@ printf 'X' | dd of="$(obj "$B" "$i_sparse")" bs=1 seek=$(((1 << 40) / 4096 * 413
     conv=notrunc 2>/dev/null                                # its data block
 sqlite3 "$B/catalog.db" "DELETE FROM dirent WHERE ino = $i_loose"  # unreachable
 cp "$B"/keys/*.key "$B/keys/default@5.key"                 # unknown key
+cp "$T/roll.old" "$(obj "$B" "$i_roll")"                    # rolled back
 
 "$CTL" fsck --store "$B" --keyfile "$K" >"$T/fsck.out" 2>&1
 check_eq "damage found: exit status 1" 1 $?
 for kind in "orphan: object 00000000000009ff" "missing: file $i_lost" \
     "block: file $i_bad block 0" "block: file $i_sparse block $(((1 << 40) / 4096))" \
     "unreachable: live file $i_loose" \
-    "keys: window key default@5"; do
+    "keys: window key default@5" "tamper: file $i_roll"; do
 	check "fsck reports: $kind" grep -q "fsck: $kind" "$T/fsck.out"
 done
 "$CTL" fsck --store "$B" --keyfile "$K" --repair >"$T/repair.out" 2>&1
 check_sh "--repair shreds the orphan object" "! test -e '$B/objects/ff/00000000000009ff'"
 check "--repair says what it did" grep -q "repaired" "$T/repair.out"
+"$CTL" fsck --store "$B" --keyfile "$K" >"$T/fsck2.out" 2>&1
+check_not "after --repair, no finding about the file whose object was lost" \
+    grep -q "file $i_lost\|inode $i_lost" "$T/fsck2.out"
+check_not "after --repair, no broken invariant" grep -q "invariant" "$T/fsck2.out"
 rfs_mount "$B" "$M" || abort "remount failed"
 check_sh "the unreachable file went to the trash, not to oblivion" \
     "'$CTL' trash list '$M' --json | grep -q '\"id\":$i_loose,'"
@@ -48,6 +58,10 @@ check "it restores" "$CTL" trash restore "$M" "$i_loose" --to loose
 check_sh "with its content" "[ \"\$(sha256sum <'$M/loose')\" = '$sha_loose' ]"
 check_sh "the file whose object was lost is in the trash, empty" \
     "'$CTL' trash list '$M' --json | grep -q '\"id\":$i_lost,'"
+check "it restores" "$CTL" trash restore "$M" "$i_lost" --to lost2
+check_sh "as the empty file it now is, readable and writable" \
+    "[ -z \"\$(cat '$M/lost2')\" ] && echo more >>'$M/lost2' && [ \"\$(cat '$M/lost2')\" = more ]"
+check_errno "the rolled-back file reads EIO" EIO 'open(A[0]).read()' "$M/roll"
 check_errno "the tampered block still reads EIO" EIO 'open(A[0]).read()' "$M/bad"
 check_sh "the intact file is intact" "[ \$(stat -c %s '$M/keep') = 10000 ]"
 rfs_umount "$M"

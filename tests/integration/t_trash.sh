@@ -96,6 +96,13 @@ check_not "restoring an unknown id fails" ctl trash restore "$M" 999999
 check "rm it again" rm "$M/d/f.slow"
 echo "existing" >"$M/d/existing.txt"
 check_not "restore --to a path with .. is refused" ctl trash restore "$M" "$f_ino" --to ../escape.slow
+# refused after making a directory on the way: all of it is undone
+nl0=$(stat -c %h "$M")
+check_not "restore --to newdir/../x.slow is refused" ctl trash restore "$M" "$f_ino" --to newdir/../x.slow
+check "newdir was not left behind" test ! -e "$M/newdir"
+touch "$M/nl-probe"    # the root's row is written, and its attributes asked again
+check_eq "the root's link count is as before" "$nl0" "$(stat -c %h "$M")"
+rm "$M/nl-probe"
 check_not "restore --to an existing file is refused without --force" \
 	ctl trash restore "$M" "$f_ino" --to d/existing.txt
 check "(restore --to checks need the file in the trash)" in_trash "$f_ino"
