@@ -217,6 +217,28 @@ fs_atime_due(struct rfs_fs *fs, const struct inode *in, int64_t now)
 }
 
 /*
+ * We negotiated HANDLE_KILLPRIV_V2, so the kernel leaves to us what
+ * file_remove_privs does on ext4: a change of a file's contents (write,
+ * truncate, fallocate, copy_file_range) or owner by anyone but root
+ * clears setuid, and setgid when the file is group-executable (without
+ * group execute, setgid marks mandatory locking and stays).  CTX NULL:
+ * no caller to judge (the daemon's own copy).  Returns whether the mode
+ * changed.  Caller holds meta.
+ */
+static int
+kill_priv(struct inode *in, const struct rfs_ctx *ctx)
+{
+	mode_t old = in->a.mode;
+
+	if (ctx == NULL || ctx->uid == 0 || !S_ISREG(old))
+		return 0;
+	in->a.mode &= ~(mode_t)S_ISUID;
+	if (in->a.mode & S_IXGRP)
+		in->a.mode &= ~(mode_t)S_ISGID;
+	return old != in->a.mode;
+}
+
+/*
  * Undoes the pin of an open that failed after it (FORGET: and the lookup a
  * create counted).  As in release, the last one out closes the object, so
  * that neither its descriptor nor the file key outlives the last handle.
@@ -240,7 +262,7 @@ open_undo(struct rfs_fs *fs, struct inode *in, int forget)
 
 int
 rfs_fs_open(struct rfs_fs *fs, const struct rfs_ctx *ctx, uint64_t ino,
-    int flags, struct rfs_handle **hp)
+    int flags, struct rfs_handle **hp, int *killed)
 {
 	struct inode *in = NULL;
 	int64_t now = now_of(fs);
@@ -277,6 +299,11 @@ rfs_fs_open(struct rfs_fs *fs, const struct rfs_ctx *ctx, uint64_t ino,
 		meta_lock(fs);
 		in->a.size = 0;
 		in->a.mtime = in->a.ctime = now;
+		/* Truncated inside OPEN (atomic O_TRUNC): no SETATTR comes
+		 * with the kernel's kill flag, and the kernel keeps its cached
+		 * mode: *KILLED asks the caller to tell it. */
+		if (kill_priv(in, ctx) && killed != NULL)
+			*killed = 1;
 		in->dirty = 1;
 		meta_unlock(fs);
 		rc = persist(fs, in, 1);
@@ -356,21 +383,10 @@ rfs_fs_write(struct rfs_fs *fs, const struct rfs_ctx *ctx,
 		meta_lock(fs);
 		in->a.size = in->obj->size;
 		in->a.mtime = in->a.ctime = now;
-		/* We negotiated HANDLE_KILLPRIV_V2: a write by anyone but
-		 * root clears setuid, and setgid if group-executable, as
-		 * file_remove_privs does on ext4.  (With the writeback cache
-		 * the kernel writes such files through, so CTX is the
-		 * writer's.) */
-		if (ctx != NULL && ctx->uid != 0 &&
-		    (in->a.mode & (S_ISUID | S_ISGID))) {
-			mode_t old = in->a.mode;
-
-			in->a.mode &= ~(mode_t)S_ISUID;
-			if (in->a.mode & S_IXGRP)
-				in->a.mode &= ~(mode_t)S_ISGID;
-			if (killed != NULL && old != in->a.mode)
-				*killed = 1;
-		}
+		/* (With the writeback cache the kernel writes setuid and
+		 * setgid files through, so CTX is the writer's.) */
+		if (kill_priv(in, ctx) && killed != NULL)
+			*killed = 1;
 		in->dirty = 1;
 		meta_unlock(fs);
 	}
@@ -498,8 +514,8 @@ rfs_fs_release(struct rfs_fs *fs, struct rfs_handle *h)
  * session (begin_write), as a write does.
  */
 int
-rfs_fs_fallocate(struct rfs_fs *fs, struct rfs_handle *h, int mode,
-    uint64_t off, uint64_t len)
+rfs_fs_fallocate(struct rfs_fs *fs, const struct rfs_ctx *ctx,
+    struct rfs_handle *h, int mode, uint64_t off, uint64_t len, int *killed)
 {
 	const int zero = FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE;
 	struct inode *in = h->in;
@@ -546,6 +562,8 @@ rfs_fs_fallocate(struct rfs_fs *fs, struct rfs_handle *h, int mode,
 		in->a.ctime = now;
 		if (mode & zero)
 			in->a.mtime = now;
+		if (kill_priv(in, ctx) && killed != NULL)
+			*killed = 1;
 		in->dirty = 1;
 		meta_unlock(fs);
 		rc = persist(fs, in, 1);
@@ -556,8 +574,9 @@ out:
 }
 
 ssize_t
-rfs_fs_copy_range(struct rfs_fs *fs, struct rfs_handle *hin, uint64_t off_in,
-    struct rfs_handle *hout, uint64_t off_out, size_t len)
+rfs_fs_copy_range(struct rfs_fs *fs, const struct rfs_ctx *ctx,
+    struct rfs_handle *hin, uint64_t off_in, struct rfs_handle *hout,
+    uint64_t off_out, size_t len, int *killed)
 {
 	char *buf;
 	size_t done = 0, chunk = 1 << 20;
@@ -574,8 +593,8 @@ rfs_fs_copy_range(struct rfs_fs *fs, struct rfs_handle *hin, uint64_t off_in,
 				done = (size_t)n;
 			break;
 		}
-		w = rfs_fs_write(fs, NULL, hout, buf, (size_t)n,
-		    off_out + done, NULL);
+		w = rfs_fs_write(fs, ctx, hout, buf, (size_t)n,
+		    off_out + done, killed);
 		if (w < 0) {
 			if (done == 0)
 				done = (size_t)w;
@@ -671,13 +690,19 @@ rfs_fs_setattr(struct rfs_fs *fs, const struct rfs_ctx *ctx, uint64_t ino,
 		in->a.gid = s->st_gid;
 	if ((mask & (RFS_SET_UID | RFS_SET_GID)) && !(mask & RFS_SET_MODE) &&
 	    !S_ISDIR(in->a.mode)) {
-		/* chown clears setuid, and setgid when group-executable. */
-		in->a.mode &= ~(mode_t)S_ISUID;
-		if (in->a.mode & S_IXGRP)
-			in->a.mode &= ~(mode_t)S_ISGID;
+		/* chown clears setuid, and setgid when group-executable,
+		 * whoever does it (root too, as on ext4). */
+		static const struct rfs_ctx anyone = { 1, 1, 0 };
+
+		(void)kill_priv(in, &anyone);
 	}
-	if ((mask & RFS_SET_KILLPRIV) && !(mask & RFS_SET_MODE))
-		in->a.mode &= ~(mode_t)(S_ISUID | S_ISGID);
+	/* The kernel's kill flag (a truncate or chown by a caller without
+	 * CAP_FSETID): the same rule, setgid only when group-executable. */
+	if ((mask & RFS_SET_KILLPRIV) && !(mask & RFS_SET_MODE)) {
+		static const struct rfs_ctx unprivileged = { 1, 1, 0 };
+
+		(void)kill_priv(in, &unprivileged);
+	}
 	if (mask & RFS_SET_ATIME_NOW)
 		in->a.atime = now;
 	else if (mask & RFS_SET_ATIME)

@@ -267,12 +267,13 @@ static void
 op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct rfs_fs *fs = fs_of(req);
+	struct rfs_fuse *rf = rf_of(req);     /* req is gone after the reply */
 	struct rfs_handle *h;
 	struct rfs_ctx c;
-	int rc;
+	int rc, killed = 0;
 
 	ctx_of(req, &c);
-	rc = rfs_fs_open(fs, &c, ino, open_flags(req, fi->flags), &h);
+	rc = rfs_fs_open(fs, &c, ino, open_flags(req, fi->flags), &h, &killed);
 	if (rc != 0) {
 		fuse_reply_err(req, -rc);
 		return;
@@ -282,6 +283,8 @@ op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	fi->keep_cache = 1;
 	if (fuse_reply_open(req, fi) == -ENOENT)
 		rfs_fs_release(fs, h);
+	else if (killed)
+		(void)fuse_lowlevel_notify_inval_inode(rf->se, ino, -1, 0);
 }
 
 static void
@@ -519,8 +522,15 @@ static void
 op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len,
     struct fuse_file_info *fi)
 {
-	fuse_reply_err(req, -rfs_fs_fallocate(fs_of(req), handle_of(fi), mode,
-	    (uint64_t)off, (uint64_t)len));
+	struct rfs_fuse *rf = rf_of(req);     /* req is gone after the reply */
+	struct rfs_ctx c;
+	int killed = 0;
+
+	ctx_of(req, &c);
+	fuse_reply_err(req, -rfs_fs_fallocate(fs_of(req), &c, handle_of(fi),
+	    mode, (uint64_t)off, (uint64_t)len, &killed));
+	if (killed)
+		(void)fuse_lowlevel_notify_inval_inode(rf->se, ino, -1, 0);
 }
 
 static void
@@ -528,6 +538,9 @@ op_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
     struct fuse_file_info *fi_in, fuse_ino_t ino_out, off_t off_out,
     struct fuse_file_info *fi_out, size_t len, int flags)
 {
+	struct rfs_fuse *rf = rf_of(req);     /* req is gone after the reply */
+	struct rfs_ctx c;
+	int killed = 0;
 	ssize_t n;
 
 	/* The reply's count is 32 bits (fuse_write_out.size): a longer copy
@@ -535,13 +548,16 @@ op_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
 	 * cut modulo 2^32. */
 	if (len > UINT32_MAX)
 		len = UINT32_MAX & ~(size_t)(RFS_BLOCK - 1);
-	n = rfs_fs_copy_range(fs_of(req), handle_of(fi_in), (uint64_t)off_in,
-	    handle_of(fi_out), (uint64_t)off_out, len);
-
+	ctx_of(req, &c);
+	n = rfs_fs_copy_range(fs_of(req), &c, handle_of(fi_in),
+	    (uint64_t)off_in, handle_of(fi_out), (uint64_t)off_out, len,
+	    &killed);
 	if (n < 0)
 		fuse_reply_err(req, (int)-n);
 	else
 		fuse_reply_write(req, (size_t)n);
+	if (killed)
+		(void)fuse_lowlevel_notify_inval_inode(rf->se, ino_out, -1, 0);
 }
 
 /*

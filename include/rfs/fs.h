@@ -104,7 +104,7 @@ int rfs_fs_rename(struct rfs_fs *fs, const struct rfs_ctx *ctx,
 int rfs_fs_readlink(struct rfs_fs *fs, uint64_t ino, char *buf, size_t len);
 
 int rfs_fs_open(struct rfs_fs *fs, const struct rfs_ctx *ctx, uint64_t ino,
-    int flags, struct rfs_handle **h);
+    int flags, struct rfs_handle **h, int *killed);
 int rfs_fs_create(struct rfs_fs *fs, const struct rfs_ctx *ctx,
     uint64_t parent, const char *name, mode_t mode, int flags,
     struct rfs_entry *e, struct rfs_handle **h);
@@ -118,10 +118,11 @@ ssize_t rfs_fs_write(struct rfs_fs *fs, const struct rfs_ctx *ctx,
 int rfs_fs_flush(struct rfs_fs *fs, struct rfs_handle *h);
 int rfs_fs_fsync(struct rfs_fs *fs, struct rfs_handle *h, int datasync);
 int rfs_fs_release(struct rfs_fs *fs, struct rfs_handle *h);
-int rfs_fs_fallocate(struct rfs_fs *fs, struct rfs_handle *h, int mode,
-    uint64_t off, uint64_t len);
-ssize_t rfs_fs_copy_range(struct rfs_fs *fs, struct rfs_handle *in,
-    uint64_t off_in, struct rfs_handle *out, uint64_t off_out, size_t len);
+int rfs_fs_fallocate(struct rfs_fs *fs, const struct rfs_ctx *ctx,
+    struct rfs_handle *h, int mode, uint64_t off, uint64_t len, int *killed);
+ssize_t rfs_fs_copy_range(struct rfs_fs *fs, const struct rfs_ctx *ctx,
+    struct rfs_handle *in, uint64_t off_in, struct rfs_handle *out,
+    uint64_t off_out, size_t len, int *killed);
 
 /* readdir: FILL returns nonzero when the reply buffer is full.  With PLUS
  * each entry filled counts as a lookup (FILL gets the full entry). */

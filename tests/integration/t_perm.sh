@@ -106,6 +106,32 @@ check "$U1 creates an executable-mode file" as "$U1" sh -c 'echo x >"$1" && chmo
 check_sh "a write by another user clears the setuid bit" '
 chmod o+w "$M/shared/suid" && as "$U2" sh -c "echo y >>\"\$1\"" sh "$M/shared/suid" &&
 [ "$(stat -c %a "$M/shared/suid")" = 757 ]'
+# Every other way to change contents clears them too, as on ext4 (the
+# kernel leaves it to us: HANDLE_KILLPRIV_V2); setgid only when the file
+# is group-executable.
+echo src >"$M/shared/src"
+for t in trunc cfr falloc; do
+	echo hello >"$M/shared/k_$t"
+	chmod 6777 "$M/shared/k_$t"
+done
+echo hello >"$M/shared/k_nogx"
+chmod 2666 "$M/shared/k_nogx"
+as "$U2" sh -c ': >"$1"' sh "$M/shared/k_trunc"
+check_eq "open(O_TRUNC) by another user clears setuid and setgid" 777 "$(stat -c %a "$M/shared/k_trunc")"
+as "$U2" "$RFS_PY" -c '
+import os, sys
+os.copy_file_range(os.open(sys.argv[1], os.O_RDONLY), os.open(sys.argv[2], os.O_WRONLY), 3, 0, 0)' \
+	"$M/shared/src" "$M/shared/k_cfr"
+check_eq "copy_file_range by another user clears them" 777 "$(stat -c %a "$M/shared/k_cfr")"
+as "$U2" fallocate -l 8192 "$M/shared/k_falloc"
+check_eq "fallocate by another user clears them" 777 "$(stat -c %a "$M/shared/k_falloc")"
+as "$U2" sh -c ': >"$1"' sh "$M/shared/k_nogx"
+check_eq "setgid without group execute stays (a truncate by another user)" 2666 \
+	"$(stat -c %a "$M/shared/k_nogx")"
+echo a >"$M/shared/k_chown"
+chmod 2644 "$M/shared/k_chown"
+chown "$U1" "$M/shared/k_chown"
+check_eq "chown keeps setgid without group execute" 2644 "$(stat -c %a "$M/shared/k_chown")"
 
 rfs_umount "$M"
 finish
