@@ -705,9 +705,13 @@ rfs_fuse_custom_io(struct rfs_fuse *rf)
 	};
 
 	int fd = fuse_session_fd(rf->se);
-	int fl = fcntl(fd, F_GETFL);
+	int fl = fcntl(fd, F_GETFL), rc;
 
-	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
+	/* Non-blocking only once our reads are the ones in use: libfuse's
+	 * own read would take EAGAIN for the end of the session. */
+	if (fl < 0)
 		return -errno;
-	return fuse_session_custom_io(rf->se, &io, fd);
+	if ((rc = fuse_session_custom_io(rf->se, &io, fd)) != 0)
+		return rc;
+	return fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 ? -errno : 0;
 }
