@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -282,6 +283,58 @@ set_attrs(struct imp *im, uint64_t ino, struct rfs_handle *h,
 	return rfs_fs_setattr(im->fs, &ctx, ino, h, &in, mask, &out, &timeout);
 }
 
+/*
+ * Copies the extended attributes of the open file FD to INO, as the mount
+ * keeps them.  Not copied: system.* (ACLs, which the mount does not keep),
+ * security.selinux (labels, likewise) and user.retention.* (the
+ * filesystem's own view, set by the import itself).  Returns 0, or -1
+ * after reporting what could not be copied.
+ */
+static int
+copy_xattrs(struct imp *im, int fd, uint64_t ino, const char *spath)
+{
+	const struct rfs_ctx ctx = { .uid = 0, .gid = 0, .pid = getpid() };
+	char *names = NULL, *val = NULL;
+	ssize_t nl, vl;
+	int rc, bad = 0;
+
+	nl = flistxattr(fd, NULL, 0);
+	if (nl == 0 || (nl < 0 && errno == ENOTSUP))
+		return 0;
+	if (nl < 0 || (names = malloc((size_t)nl)) == NULL ||
+	    (nl = flistxattr(fd, names, (size_t)nl)) < 0) {
+		imp_error(im, "%s: cannot list its extended attributes: %s",
+		    spath, strerror(errno));
+		free(names);
+		return -1;
+	}
+	for (char *n = names; n < names + nl; n += strlen(n) + 1) {
+		if (strncmp(n, "system.", 7) == 0 ||
+		    strcmp(n, "security.selinux") == 0 ||
+		    strncmp(n, "user.retention.", 15) == 0)
+			continue;
+		free(val);
+		val = NULL;
+		if ((vl = fgetxattr(fd, n, NULL, 0)) < 0 ||
+		    (val = malloc(vl > 0 ? (size_t)vl : 1)) == NULL ||
+		    (vl = fgetxattr(fd, n, val, (size_t)vl)) < 0) {
+			imp_error(im, "%s: cannot read extended attribute %s:"
+			    " %s", spath, n, strerror(errno));
+			bad = 1;
+			continue;
+		}
+		rc = rfs_fs_setxattr(im->fs, &ctx, ino, n, val, (size_t)vl, 0);
+		if (rc != 0) {
+			imp_error(im, "%s: cannot copy extended attribute %s:"
+			    " %s", spath, n, strerror(-rc));
+			bad = 1;
+		}
+	}
+	free(val);
+	free(names);
+	return bad ? -1 : 0;
+}
+
 static void
 remove_source(struct imp *im, int dfd, const char *name, const char *spath,
     int dir)
@@ -486,6 +539,8 @@ import_file(struct imp *im, int dfd, const char *name, const char *spath,
 		(void)set_attrs(im, e.ino, h, &sb, 0);
 		goto release;
 	}
+	if (copy_xattrs(im, fd, e.ino, spath) != 0)
+		goto release;
 	if ((rc = set_attrs(im, e.ino, h, &sb, 0)) != 0) {
 		imp_error(im, "%s: cannot set mode, owner or times: %s", spath,
 		    strerror(-rc));
@@ -621,6 +676,7 @@ import_dir(struct imp *im, int dfd, const char *name, const char *spath,
 		imp_error(im, "%s: out of memory", spath);
 	} else {
 		(void)walk(im, fd, spath, ino, sub, depth + 1);
+		(void)copy_xattrs(im, fd, ino, spath);
 		/* After its contents: making them changed its times. */
 		if ((rc = set_attrs(im, ino, NULL, &sb, 0)) != 0)
 			imp_error(im, "%s: cannot set mode, owner or times: %s",

@@ -247,6 +247,12 @@ touch -d '1 day ago' "$SRC/empty"
 touch -h -d '6 days ago' "$SRC/other/link"
 touch -d '4 days ago' "$SRC/other" "$SRC/sms/sub"
 touch -d '7 days ago' "$SRC"
+# extended attributes travel too (not user.retention.*: the import sets those)
+xa_ok=1
+setfattr -n user.origin -v sms-gateway "$SRC/sms/a.log" 2>/dev/null &&
+	setfattr -n user.team -v ops "$SRC/other" 2>/dev/null || xa_ok=
+touch -d '3 days ago' "$SRC/sms/a.log"
+touch -d '4 days ago' "$SRC/other"
 before=$(tree_sum "$SRC")
 want_bytes=$(($(stat -c %s "$SRC/sms/a.log") + $(stat -c %s "$SRC/sms/sub/c.log") +
     $(stat -c %s "$SRC/x.audit") + 1048576))
@@ -292,6 +298,14 @@ if rfs_mount "$IB" "$IM" "policy=$POL"; then
 	    '[ "$(stat -c "%i %h" "$IM/other/big.bin")" = "$(stat -c "%i %h" "$IM/other/hard")" ] &&
 	     [ "$(stat -c %h "$IM/other/big.bin")" = 2 ]'
 	check_eq "import: a symlink stays a symlink" "../sms/a.log" "$(readlink "$IM/other/link")"
+	if [ -n "$xa_ok" ]; then
+		check_eq "import: a file's extended attribute is copied" sms-gateway \
+		    "$(xattr "$IM/sms/a.log" user.origin)"
+		check_eq "import: a directory's extended attribute is copied" ops \
+		    "$(xattr "$IM/other" user.team)"
+	else
+		skip "import of extended attributes" "the source filesystem has no user xattrs"
+	fi
 	check_eq "import: one import audit record per file" 5 \
 	    "$("$CTL" audit "$IM" | grep -c ' import ')"
 	rfs_umount "$IM"
