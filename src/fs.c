@@ -604,8 +604,23 @@ rfs_fs_new(struct rfs_store *st, struct rfs_policy *pol, struct rfs_fs **out)
 	}
 	pthread_mutex_init(&fs->meta, NULL);
 	pthread_rwlock_init(&fs->attrs, NULL);
-	(void)rfs_cat_meta_get(st->cat, "clock_hwm", &hwm);
-	fs->clock.hwm = fs->clock.persisted = hwm;
+	/*
+	 * The mark as saved, or the time of the newest audit record if that
+	 * is later: every change is audited with the trusted time and
+	 * committed within a batch, while the mark itself is saved by the
+	 * committer and the sweeper only.  A crash and a clock set back must
+	 * not let the next mount start from an older mark (files hidden
+	 * before the crash would show again).
+	 */
+	{
+		struct rfs_audit_row last;
+
+		(void)rfs_cat_meta_get(st->cat, "clock_hwm", &hwm);
+		fs->clock.persisted = hwm;
+		if (rfs_cat_audit_last(st->cat, &last) == 0 && last.time > hwm)
+			hwm = last.time;
+		fs->clock.hwm = hwm;
+	}
 	(void)fs_events_reload(fs);
 	*out = fs;
 	return 0;
@@ -665,6 +680,37 @@ batch_opened(void *ctx)
 	pthread_cond_signal(&fs->commit_cv);
 }
 
+/*
+ * The clock's high-water mark goes to the catalog with every batch that
+ * commits while it has moved on by a second, and, with nothing to commit,
+ * once a minute (HWM_IDLE_S) while it moves: after a crash the next mount
+ * starts at most that far behind (see rfs_fs_new for the audit trail's
+ * part).  With OPEN_TX the write opens a batch of its own.  Returns
+ * whether it wrote.  Caller holds meta (the committer's db lock).
+ */
+#define HWM_IDLE_S 60
+
+static int
+hwm_note(struct rfs_fs *fs, int open_tx)
+{
+	int64_t h = open_tx ? now_of(fs) :
+	    __atomic_load_n(&fs->clock.hwm, __ATOMIC_RELAXED);
+
+	if (h < fs->clock.persisted + RFS_NSEC)
+		return 0;
+	if (open_tx && rfs_cat_begin(fs->st->cat) != 0)
+		return 0;
+	if (rfs_cat_meta_set(fs->st->cat, "clock_hwm", h) != 0) {
+		if (open_tx)
+			rfs_cat_rollback(fs->st->cat);
+		return 0;
+	}
+	if (open_tx && rfs_cat_commit(fs->st->cat) != 0)
+		return 0;
+	fs->clock.persisted = h;
+	return 1;
+}
+
 static void *
 committer(void *arg)
 {
@@ -688,7 +734,12 @@ committer(void *arg)
 			}
 		}
 		if (!rfs_cat_pending(fs->st->cat)) {
-			pthread_cond_wait(&fs->commit_cv, &fs->meta);
+			/* Idle: wake once a minute to save the clock's mark. */
+			clock_gettime(CLOCK_MONOTONIC, &at);
+			at.tv_sec += HWM_IDLE_S;
+			if (pthread_cond_timedwait(&fs->commit_cv, &fs->meta,
+			    &at) == ETIMEDOUT && hwm_note(fs, 1))
+				(void)rfs_cat_flush(fs->st->cat);
 			continue;
 		}
 		clock_gettime(CLOCK_MONOTONIC, &at);
@@ -698,6 +749,7 @@ committer(void *arg)
 		while (!fs->commit_stop && pthread_cond_timedwait(
 		    &fs->commit_cv, &fs->meta, &at) != ETIMEDOUT)
 			;
+		(void)hwm_note(fs, 0);
 		(void)rfs_cat_flush(fs->st->cat);
 	}
 	pthread_mutex_unlock(&fs->meta);

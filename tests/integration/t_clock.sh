@@ -39,6 +39,7 @@ mkdir -p "$M"
 rfs_init "$B" "$T/key"
 rfs_mount "$B" "$M" "policy=$T/policy" || abort "mount failed"
 CTL=$BUILD/retentionctl
+is_gone() { ! stat -- "$1" >/dev/null 2>&1; }
 
 # 1. Expired, then the clock is set back: the file stays hidden.
 echo secret >"$M/a.log"
@@ -125,4 +126,41 @@ echo $(( W + 3 * 86400 - now )) >"$RFS_TEST_CLOCK_FILE"
 check "shred at day 3 (a.c's day-long window is past)" "$CTL" shred "$M5"
 check_eq "b.c (week-long window, expires day 4) still opens" second "$(cat "$M5/b.c")"
 rfs_umount "$M5"
+
+# 6. A crash between sweeps, then the clock set back: what was hidden
+#    stays hidden (the mark is not only saved by the hourly sweep).
+echo 0 >"$RFS_TEST_CLOCK_FILE"
+cat >"$T/policy6" <<'POL'
+[shred]
+interval = 1h
+max_clock_jump = 1h
+[class short]
+retention = 60s
+match = *.log
+[class default]
+retention = forever
+POL
+B6=$T/backing6 M6=$T/mnt6
+mkdir -p "$M6"
+rfs_init "$B6" "$T/key6"
+rfs_mount "$B6" "$M6" "policy=$T/policy6" || abort "mount 6 failed"
+echo secret >"$M6/a.log"
+echo 120 >"$RFS_TEST_CLOCK_FILE"
+check "two minutes on, a.log (60 s) is hidden" wait_for 3 is_gone "$M6/a.log"
+echo kept >"$M6/b.txt"
+sync "$M6/b.txt"
+pid6=${RFS_PID_OF[$M6]}
+{
+	kill -KILL "$pid6"
+	poll_until 10 eval "! rfs_pid_alive $pid6"
+	wait "$pid6"
+} 2>/dev/null
+rfs_forget_pid "$pid6"
+unset "RFS_PID_OF[$M6]"
+fusermount3 -u -z "$M6"
+echo 0 >"$RFS_TEST_CLOCK_FILE"
+rfs_mount "$B6" "$M6" "policy=$T/policy6" || abort "remount 6 failed"
+check "after kill -9 and the clock set back 2 min: a.log stays hidden" is_gone "$M6/a.log"
+check_eq "b.txt is there" kept "$(cat "$M6/b.txt")"
+rfs_umount "$M6"
 finish
