@@ -428,6 +428,20 @@ rfs_forget_pid() {
 	RFS_PIDS=("${keep[@]}")
 }
 
+# rfs_kill_daemon MNT: SIGKILLs MNT's daemon (a crash) and clears the stale
+# mount it leaves.
+rfs_kill_daemon() {
+	local mnt=$1 pid=${RFS_PID_OF[$1]}
+	{
+		kill -KILL "$pid"
+		poll_until 10 eval "! rfs_pid_alive $pid"
+		wait "$pid"
+	} 2>/dev/null
+	rfs_forget_pid "$pid"
+	unset "RFS_PID_OF[$mnt]"
+	fusermount3 -u -z "$mnt"
+}
+
 rfs_mounted_or_dead() {
 	mountpoint -q "$1" || ! rfs_pid_alive "$2"
 }

@@ -149,15 +149,7 @@ echo 120 >"$RFS_TEST_CLOCK_FILE"
 check "two minutes on, a.log (60 s) is hidden" wait_for 3 is_gone "$M6/a.log"
 echo kept >"$M6/b.txt"
 sync "$M6/b.txt"
-pid6=${RFS_PID_OF[$M6]}
-{
-	kill -KILL "$pid6"
-	poll_until 10 eval "! rfs_pid_alive $pid6"
-	wait "$pid6"
-} 2>/dev/null
-rfs_forget_pid "$pid6"
-unset "RFS_PID_OF[$M6]"
-fusermount3 -u -z "$M6"
+rfs_kill_daemon "$M6"
 echo 0 >"$RFS_TEST_CLOCK_FILE"
 rfs_mount "$B6" "$M6" "policy=$T/policy6" || abort "remount 6 failed"
 check "after kill -9 and the clock set back 2 min: a.log stays hidden" is_gone "$M6/a.log"

@@ -15,17 +15,7 @@ B=$T/backing M=$T/mnt
 mkdir -p "$M"
 rfs_init "$B" "$T/key"
 
-kill_daemon() {   # SIGKILL the daemon of $M and clear the stale mount
-	local pid=${RFS_PID_OF[$M]}
-	{
-		kill -KILL "$pid"
-		poll_until 10 eval "! rfs_pid_alive $pid"
-		wait "$pid"
-	} 2>/dev/null
-	rfs_forget_pid "$pid"
-	unset "RFS_PID_OF[$M]"
-	fusermount3 -u -z "$M"
-}
+kill_daemon() { rfs_kill_daemon "$M"; }
 wal_size() { stat -c %s "$B/catalog.db-wal" 2>/dev/null || echo 0; }
 writefile() {   # PATH TEXT [fsync]
 	python3 - "$@" <<'PY'
