@@ -28,8 +28,6 @@
 #define SHRED_GROUP 64
 
 static pthread_mutex_t sweep_lock = PTHREAD_MUTEX_INITIALIZER;
-/* Wall and monotonic clocks at the last sweep, to spot clock jumps. */
-static int64_t last_wall, last_mono;
 
 
 /* ---- the sweep -------------------------------------------------------- */
@@ -201,8 +199,8 @@ rfs_admin_sweep(struct rfs_fs *fs, int confirm_clock,
 	uint64_t done = 0;
 	struct collect c = { .fs = fs, .pol = pol, .progress = progress,
 	    .pctx = pctx, .done = &done };
-	int64_t wall = rfs_clock_wall(), mono = rfs_clock_mono();
-	int64_t suspect = 0, v;
+	int64_t wall = rfs_clock_wall(), boot = rfs_clock_boot();
+	int64_t bootid = rfs_clock_boot_id(), suspect = 0, v, pw, pb, pid;
 
 	memset(st, 0, sizeof(*st));
 	if (s->readonly) {
@@ -216,22 +214,31 @@ rfs_admin_sweep(struct rfs_fs *fs, int confirm_clock,
 	rfs_fs_lock_catalog(fs);
 	if (rfs_cat_meta_get(s->cat, "clock_suspect", &v) == 0)
 		suspect = v;
-	/* A wall clock that ran ahead of the monotonic clock by more than
-	 * the bound is not trusted to destroy anything. */
-	if (last_mono != 0 && (wall - last_wall) - (mono - last_mono) >
-	    rfs_secs_to_ns(pol->clock_jump)) {
+	/*
+	 * A wall clock that ran ahead of the boot clock since the last sweep
+	 * by more than the bound is not trusted to destroy anything.  The
+	 * last sweep's clocks are in the catalog, so the first sweep of a
+	 * restarted daemon (or an offline `shred`) checks too; across a
+	 * reboot the time off is unknown and nothing is judged.
+	 */
+	if (bootid != 0 && rfs_cat_meta_get(s->cat, "sweep_boot_id", &pid) == 0
+	    && pid == bootid &&
+	    rfs_cat_meta_get(s->cat, "sweep_wall", &pw) == 0 &&
+	    rfs_cat_meta_get(s->cat, "sweep_boottime", &pb) == 0 &&
+	    (wall - pw) - (boot - pb) > rfs_secs_to_ns(pol->clock_jump)) {
 		rfs_err("clock jumped forward by %" PRId64 " s; files are"
 		    " hidden but nothing is shredded until an admin runs"
 		    " 'retentionctl shred --confirm-clock'",
-		    ((wall - last_wall) - (mono - last_mono)) / RFS_NSEC);
+		    ((wall - pw) - (boot - pb)) / RFS_NSEC);
 		suspect = 1;
 	}
 	if (confirm_clock)
 		suspect = 0;
 	(void)rfs_cat_meta_set(s->cat, "clock_suspect", suspect);
+	(void)rfs_cat_meta_set(s->cat, "sweep_wall", wall);
+	(void)rfs_cat_meta_set(s->cat, "sweep_boottime", boot);
+	(void)rfs_cat_meta_set(s->cat, "sweep_boot_id", bootid);
 	rfs_fs_unlock_catalog(fs);
-	last_wall = wall;
-	last_mono = mono;
 	st->clock_suspect = (int)suspect;
 	if (!suspect) {
 		sweep_state(fs, &c, RFS_LIVE, "expire", 0, pol->shred_passes,

@@ -51,6 +51,35 @@ rfs_clock_mono(void)
 }
 
 int64_t
+rfs_clock_boot(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_BOOTTIME, &ts);
+	return (int64_t)ts.tv_sec * RFS_NSEC + ts.tv_nsec;
+}
+
+int64_t
+rfs_clock_boot_id(void)
+{
+	char buf[64], hex[16];
+	size_t n = 0;
+	FILE *f = fopen("/proc/sys/kernel/random/boot_id", "r");
+
+	if (f == NULL)
+		return 0;
+	if (fgets(buf, sizeof(buf), f) == NULL)
+		buf[0] = '\0';
+	fclose(f);
+	/* 15 hex digits of the UUID: positive in 64 bits, 0 never. */
+	for (const char *p = buf; *p != '\0' && n < 15; p++)
+		if ((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f'))
+			hex[n++] = *p;
+	hex[n] = '\0';
+	return n == 15 ? strtoll(hex, NULL, 16) | 1 : 0;
+}
+
+int64_t
 rfs_clock_now(struct rfs_clock *c)
 {
 	int64_t t = rfs_clock_wall();

@@ -5,7 +5,10 @@
  * is kept in the catalog (meta "clock_hwm"), so turning the system clock
  * back - even across restarts - never makes an expired file visible again.
  * A forward jump larger than the policy's max_clock_jump between two sweeps
- * makes the sweeper hide but not shred until an admin confirms the clock.
+ * (of this process or of an earlier one in the same boot: the wall and boot
+ * clocks of the last sweep are in the catalog) makes the sweeper hide but
+ * not shred until an admin confirms the clock.  Across a reboot the time
+ * the machine was off is unknown, so no jump is judged there.
  *
  * Builds with -DRFS_TEST_CLOCK (tests only; never a release build) add the
  * offset in seconds read from the file named by $RFS_TEST_CLOCK_FILE, so
@@ -27,6 +30,11 @@ struct rfs_clock {
 int64_t rfs_clock_wall(void);
 /* The monotonic clock in ns: for durations and timeouts only. */
 int64_t rfs_clock_mono(void);
+/* Time since boot in ns, suspend included (CLOCK_BOOTTIME), and a number
+ * naming this boot (0 if unknown): with the wall clock at the last sweep,
+ * saved in the catalog, they show a jump across restarts of the daemon. */
+int64_t rfs_clock_boot(void);
+int64_t rfs_clock_boot_id(void);
 /* The trusted now in ns; raises the high-water mark. */
 int64_t rfs_clock_now(struct rfs_clock *c);
 

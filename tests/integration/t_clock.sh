@@ -155,4 +155,36 @@ rfs_mount "$B6" "$M6" "policy=$T/policy6" || abort "remount 6 failed"
 check "after kill -9 and the clock set back 2 min: a.log stays hidden" is_gone "$M6/a.log"
 check_eq "b.txt is there" kept "$(cat "$M6/b.txt")"
 rfs_umount "$M6"
+
+# 7. A forward jump, then the daemon restarted before its next sweep: the
+#    new process judges the jump from the last sweep's clocks (catalog).
+echo 0 >"$RFS_TEST_CLOCK_FILE"
+cat >"$T/policy7" <<'POL'
+[shred]
+interval = 1h
+max_clock_jump = 1d
+[class month]
+retention = 30d
+match = *.log
+[class default]
+retention = forever
+POL
+B7=$T/backing7 M7=$T/mnt7
+mkdir -p "$M7"
+rfs_init "$B7" "$T/key7"
+rfs_mount "$B7" "$M7" "policy=$T/policy7" || abort "mount 7 failed"
+echo data >"$M7/m.log"
+ino_m=$(stat -c %i "$M7/m.log")
+check "a sweep records its clocks" "$CTL" shred "$M7"
+echo $(( 365 * 86400 )) >"$RFS_TEST_CLOCK_FILE"
+rfs_umount "$M7"
+rfs_mount "$B7" "$M7" "policy=$T/policy7" || abort "remount 7 failed"
+"$CTL" shred "$M7" >/dev/null 2>&1
+check "after a year's jump and a restart: m.log's object is not shredded" \
+    test -e "$(obj "$B7" "$ino_m")"
+check_sh "and the clock is reported suspect" "'$CTL' status '$M7' | grep -q SUSPECT"
+rfs_umount "$M7"
+"$CTL" shred --store "$B7" --keyfile "$T/key7" --policy "$T/policy7" >/dev/null 2>&1
+check "offline shred of the unmounted store does not shred it" test -e "$(obj "$B7" "$ino_m")"
+echo 0 >"$RFS_TEST_CLOCK_FILE"
 finish
