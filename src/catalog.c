@@ -62,6 +62,12 @@
  * the entry's readdir offset, increasing within its directory (the
  * largest in the directory plus one, see S_DE_INSERT).
  */
+/* Trashed files by the directory they were deleted from (state 1 is
+ * RFS_TRASH): an rmdir moves them up the tree (fs_namespace.c).  Added to
+ * older catalogs by a read-write open. */
+#define TRASH_DIR_INDEX \
+    "CREATE INDEX IF NOT EXISTS inode_trash_dir ON inode(del_parent)" \
+    " WHERE state = 1;"
 #define DIRENT_SCHEMA \
     "CREATE TABLE dirent(parent INTEGER NOT NULL, hash BLOB NOT NULL," \
     " id INTEGER NOT NULL, ino INTEGER NOT NULL, name BLOB NOT NULL," \
@@ -83,6 +89,7 @@ static const char schema[] =
     " objlen INTEGER NOT NULL DEFAULT 0, tail BLOB,"
     " writing INTEGER NOT NULL DEFAULT 0);"
     "CREATE INDEX inode_state ON inode(state, ino);"
+    TRASH_DIR_INDEX
     DIRENT_SCHEMA
     "CREATE TABLE xattr(ino INTEGER NOT NULL, hash BLOB NOT NULL,"
     " name BLOB NOT NULL, value BLOB NOT NULL, PRIMARY KEY(ino, hash))"
@@ -105,7 +112,7 @@ enum {
 	S_INO_SET_LINK, S_INO_GET_LINK, S_INO_SET_DELPATH, S_INO_GET_DELPATH,
 	S_INO_EACH,
 	S_DE_LOOKUP, S_DE_INSERT, S_DE_DELETE, S_DE_EACH, S_DE_ANY, S_DE_OF,
-	S_DE_PARENTS, S_DE_DELETE_INO,
+	S_DE_PARENTS, S_DE_DELETE_INO, S_INO_TRASH_IN,
 	S_XA_GET, S_XA_SET, S_XA_REMOVE, S_XA_DELALL, S_XA_NAMES,
 	S_COUNTS,
 	S_EV_INSERT, S_EV_DELETE, S_EV_EACH,
@@ -156,6 +163,8 @@ static const char *const sql[S_COUNT] = {
 	[S_DE_OF] = "SELECT parent, name FROM dirent WHERE ino = ?1 LIMIT 1",
 	[S_DE_PARENTS] = "SELECT DISTINCT parent FROM dirent WHERE ino = ?1",
 	[S_DE_DELETE_INO] = "DELETE FROM dirent WHERE ino = ?1",
+	[S_INO_TRASH_IN] = "SELECT ino FROM inode WHERE state = 1"
+	    " AND del_parent = ?1",
 	[S_XA_GET] = "SELECT value FROM xattr WHERE ino = ?1 AND hash = ?2",
 	[S_XA_SET] = "INSERT OR REPLACE INTO xattr(ino, hash, name, value)"
 	    " VALUES (?1, ?2, ?3, ?4)",
@@ -635,8 +644,11 @@ rfs_cat_open(const char *path, int create, int readonly,
 	if (create) {
 		if (exec_sql(c, schema) != 0)
 			goto corrupt;
-	} else if ((rc = format_check(c, readonly, path, err, errlen)) != 0)
+	} else if ((rc = format_check(c, readonly, path, err, errlen)) != 0) {
 		goto fail;
+	} else if (!readonly && exec_sql(c, TRASH_DIR_INDEX) != 0) {
+		goto corrupt;
+	}
 	for (int i = 0; i < S_COUNT; i++) {
 		rc = sqlite3_prepare_v3(c->db, sql[i], -1,
 		    SQLITE_PREPARE_PERSISTENT, &c->stmt[i], NULL);
@@ -1172,22 +1184,38 @@ rfs_cat_dirent_each(struct rfs_catalog *c, uint64_t parent, int64_t after,
 	    errno_of(c, rc, "readdir");
 }
 
-int
-rfs_cat_parents_each(struct rfs_catalog *c, uint64_t ino,
-    int (*fn)(void *ctx, uint64_t parent), void *ctx)
+/* FN for the integer in column 0 of each row statement I gives for KEY. */
+static int
+each_id(struct rfs_catalog *c, int i, uint64_t key,
+    int (*fn)(void *ctx, uint64_t id), void *ctx, const char *what)
 {
-	sqlite3_stmt *s = st(c, S_DE_PARENTS);
+	sqlite3_stmt *s = st(c, i);
 	int stop = 0, rc;
 
-	sqlite3_bind_int64(s, 1, (int64_t)ino);
+	sqlite3_bind_int64(s, 1, (int64_t)key);
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
 		if ((stop = fn(ctx, (uint64_t)sqlite3_column_int64(s, 0))) != 0) {
 			rc = SQLITE_DONE;
 			break;
 		}
-	done(c, S_DE_PARENTS);
+	done(c, i);
 	return rc == SQLITE_DONE ? (stop < 0 ? stop : 0) :
-	    errno_of(c, rc, "parents");
+	    errno_of(c, rc, what);
+}
+
+int
+rfs_cat_parents_each(struct rfs_catalog *c, uint64_t ino,
+    int (*fn)(void *ctx, uint64_t parent), void *ctx)
+{
+	return each_id(c, S_DE_PARENTS, ino, fn, ctx, "parents");
+}
+
+int
+rfs_cat_trash_in_each(struct rfs_catalog *c, uint64_t dir,
+    int (*fn)(void *ctx, uint64_t ino), void *ctx)
+{
+	return each_id(c, S_INO_TRASH_IN, dir, fn, ctx,
+	    "trash of a directory");
 }
 
 /* Steps bound statement I: 1 if it returns a row, 0 if not, or -errno. */

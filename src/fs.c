@@ -104,6 +104,12 @@ event_on(struct rfs_fs *fs, uint64_t ino)
 	return at;
 }
 
+int64_t
+fs_event_own(struct rfs_fs *fs, uint64_t ino)
+{
+	return event_on(fs, ino);
+}
+
 /* Earliest event on directory DIR or any ancestor (one parent each). */
 static int64_t
 dir_event(struct rfs_fs *fs, uint64_t ino)

@@ -165,6 +165,11 @@ fs_finish_tx(struct rfs_fs *fs, int rc)
 		(void)kw_flush(fs);   /* a failed flush is retried by the committer */
 	}
 	fs->ntouched = 0;
+	if (fs->events_touched) {
+		fs->events_touched = 0;
+		if (fs_events_reload(fs) != 0)
+			rfs_err("cannot reload the events from the catalog");
+	}
 	return rc;
 }
 

@@ -88,6 +88,7 @@ struct rfs_fs {
 	 */
 	uint64_t *touched;
 	size_t ntouched, ctouched;
+	int events_touched;           /* event rows changed: reload the cache */
 	/* Group commit (rfs_fs_group_commit): the committer thread flushes
 	 * the catalog's open batch COMMIT_NS after it began. */
 	pthread_t committer;
@@ -188,6 +189,8 @@ in_unlock(struct inode *in)
 /* fs.c: events, the inode table, attributes, names, lookup */
 int fs_events_reload(struct rfs_fs *fs);
 int64_t fs_event_for(struct rfs_fs *fs, uint64_t ino);
+/* The earliest event set on INO itself (not its ancestors). */
+int64_t fs_event_own(struct rfs_fs *fs, uint64_t ino);
 int64_t fs_event_of(struct rfs_fs *fs, const struct rfs_attr *a);
 int fs_hold_inode(struct rfs_fs *fs, struct inode *in, int hold, uint32_t uid,
     int64_t now);

@@ -54,6 +54,62 @@ fs_clear_hidden(struct rfs_fs *fs, uint64_t dir,
 	return rc;
 }
 
+struct trash_in {
+	uint64_t *ino;
+	size_t n;
+};
+
+static int
+trash_in_one(void *ctx, uint64_t ino)
+{
+	struct trash_in *t = ctx;
+	uint64_t *v = realloc(t->ino, (t->n + 1) * sizeof(*v));
+
+	if (v == NULL)
+		return -ENOMEM;
+	t->ino = v;
+	t->ino[t->n++] = ino;
+	return 0;
+}
+
+/*
+ * Directory GONE (in PARENT) is removed.  The trashed files deleted from it
+ * keep it as their place in the tree (del_parent), which is what their
+ * event deadline follows (fs_event_of): they move up to PARENT, and an
+ * event GONE itself carries, earlier than PARENT's path has, goes with
+ * each of them as an event of its own, so no deadline moves later.
+ * Caller holds meta and a transaction.
+ */
+static int
+reparent_trash(struct rfs_fs *fs, uint64_t gone, uint64_t parent,
+    int64_t now)
+{
+	struct trash_in t = { NULL, 0 };
+	int64_t own = fs_event_own(fs, gone), up = fs_event_for(fs, parent);
+	int copy = own != RFS_NO_EVENT && (up == RFS_NO_EVENT || own < up);
+	struct inode *in;
+	int rc;
+
+	rc = rfs_cat_trash_in_each(fs->st->cat, gone, trash_in_one, &t);
+	for (size_t i = 0; rc == 0 && i < t.n; i++) {
+		if ((rc = fs_iget(fs, t.ino[i], &in)) != 0)
+			break;
+		fs_tx_touch(fs, in->ino);
+		in->a.del_parent = parent;
+		rc = rfs_cat_inode_put(fs->st->cat, &in->a);
+		fs_iput_maybe(fs, in);
+		if (rc == 0 && copy) {
+			struct rfs_event e = { .ino = t.ino[i], .at = own,
+			    .set_time = now };
+
+			rc = rfs_cat_event_insert(fs->st->cat, &e);
+			fs->events_touched = 1;
+		}
+	}
+	free(t.ino);
+	return rc;
+}
+
 /*
  * Drops one link of IN (named in DIR).  The last link of a regular file
  * sends it to the trash; other kinds simply go.  Caller holds meta and a
@@ -73,7 +129,9 @@ fs_drop_link(struct rfs_fs *fs, const struct rfs_ctx *ctx,
 		in->a.nlink = 0;
 		dir->a.nlink--;
 		in->a.state = RFS_SHRED;   /* an empty directory: just a row */
-		rc = rfs_cat_inode_delete(fs->st->cat, in->ino);
+		rc = reparent_trash(fs, in->ino, dir->ino, now);
+		if (rc == 0)
+			rc = rfs_cat_inode_delete(fs->st->cat, in->ino);
 		if (rc == 0)
 			rc = rfs_cat_xattr_delete_all(fs->st->cat, in->ino);
 		return rc;

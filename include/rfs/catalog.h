@@ -158,6 +158,9 @@ int rfs_cat_dirent_any(struct rfs_catalog *c, uint64_t parent);
  * directory it is linked in); nonzero from FN stops. */
 int rfs_cat_parents_each(struct rfs_catalog *c, uint64_t ino,
     int (*fn)(void *ctx, uint64_t parent), void *ctx);
+/* FN for each trashed file deleted from directory DIR (its del_parent). */
+int rfs_cat_trash_in_each(struct rfs_catalog *c, uint64_t dir,
+    int (*fn)(void *ctx, uint64_t ino), void *ctx);
 /* Any one entry naming INO: (parent, sealed name). */
 int rfs_cat_dirent_of(struct rfs_catalog *c, uint64_t ino, uint64_t *parent,
     unsigned char **name, size_t *namelen);

@@ -276,5 +276,30 @@ check "the old a.case, nameless and unreachable, was shredded all the same" \
 check "the directory a.case is there" test -d "$M2/acme/a.case"
 check_eq "data.case is back under both names" "linked linked" \
 	"$(cat "$M2/acme/data.case") $(cat "$M2/backup/data.case")"
+# A file deleted from a directory under an evented one keeps the event's
+# deadline in the trash when that directory is removed too.
+purge_of() {
+	ctl trash list "$M2" --json | "$RFS_PY" -c '
+import json, sys
+for e in json.load(sys.stdin):
+    if e["id"] == int(sys.argv[1]):
+        print(e["purge_at"])' "$1"
+}
+mkdir -p "$M2/cust/acme/sub" "$M2/cust/beta/sub"
+echo pd >"$M2/cust/acme/sub/f.case"
+echo pd >"$M2/cust/beta/sub/g.case"
+f_ino=$(ino_of "$M2/cust/acme/sub/f.case")
+g_ino=$(ino_of "$M2/cust/beta/sub/g.case")
+at=$(( $(date +%s) + 3600 ))
+check "event set cust/acme in an hour" ctl event set "$M2" cust/acme --at "@$at"
+check "event set cust/beta/sub (the directory to go) in an hour" \
+	ctl event set "$M2" cust/beta/sub --at "@$at"
+rm "$M2/cust/acme/sub/f.case" "$M2/cust/beta/sub/g.case"
+want=$(date -u -d "@$((at + 2))" +%Y-%m-%dT%H:%M:%SZ)
+check_eq "in the trash, f.case is purged at the event's deadline" "$want" "$(purge_of "$f_ino")"
+check "rmdir cust/acme/sub and cust/beta/sub" rmdir "$M2/cust/acme/sub" "$M2/cust/beta/sub"
+check_eq "f.case's purge stays at the grandparent's event deadline" "$want" "$(purge_of "$f_ino")"
+check_eq "g.case's purge stays at its removed directory's own event deadline" \
+	"$want" "$(purge_of "$g_ino")"
 rfs_umount "$M2"
 finish
