@@ -16,6 +16,7 @@
 #include <sodium.h>
 
 #include "rfs/audit.h"
+#include "rfs/clock.h"
 #include "rfs/keystore.h"
 #include "rfs/log.h"
 #include "rfs/object.h"
@@ -423,6 +424,29 @@ rfs_store_close(struct rfs_store *s)
 	free(s);
 }
 
+/*
+ * The store's lock.  `umount` returns when the kernel lets go of the
+ * mount, a moment before its daemon has closed the store, so `umount &&
+ * mount` would find it in use.  So the lock is tried for LOCK_WAIT_MS:
+ * a holder on its way out lets go within it, a live mount does not (and
+ * a second mount or tool then fails, after that wait).
+ */
+#define LOCK_WAIT_MS 3000
+
+static int
+lock_store(int fd, int shared)
+{
+	struct timespec pause = { 0, 20 * 1000000L };
+	int64_t until = rfs_clock_mono() + (int64_t)LOCK_WAIT_MS * 1000000;
+
+	while (flock(fd, (shared ? LOCK_SH : LOCK_EX) | LOCK_NB) != 0) {
+		if (errno != EWOULDBLOCK || rfs_clock_mono() >= until)
+			return -1;
+		nanosleep(&pause, NULL);
+	}
+	return 0;
+}
+
 int
 rfs_store_open(const char *backing, const struct rfs_store_opts *o,
     struct rfs_store **out, char *err, size_t errlen)
@@ -470,8 +494,7 @@ rfs_store_open(const char *backing, const struct rfs_store_opts *o,
 	/* A store has one writer: a second mount, or an offline tool next to
 	 * a live mount, would see a catalog and objects changing under it. */
 	s->lockfd = openat(s->dirfd, RFS_STORE_HEADER, O_RDONLY | O_CLOEXEC);
-	if (s->lockfd < 0 || flock(s->lockfd, (o->readonly ? LOCK_SH :
-	    LOCK_EX) | LOCK_NB) != 0) {
+	if (s->lockfd < 0 || lock_store(s->lockfd, o->readonly) != 0) {
 		snprintf(err, errlen, "store %s is in use by a mount or another"
 		    " tool (for a live mount use its MOUNTPOINT)", backing);
 		rc = -EBUSY;

@@ -30,6 +30,11 @@ check_not "nothing is left mounted" mountpoint -q "$M"
 
 rfs_mount "$B" "$M" || abort "second mount failed"
 check_eq "data survives unmount and mount" "hello world" "$(cat "$M/hello" 2>&1)"
+# `umount && mount` as a script does it: fusermount3 returns before the
+# old daemon has let go of the store, and the new one waits for that.
+fusermount3 -u "$M"
+check "a mount right after fusermount3 -u" rfs_mount "$B" "$M"
+check_eq "and the data is there" "hello world" "$(cat "$M/hello" 2>&1)"
 rfs_umount "$M"
 
 # SIGTERM ends the daemon cleanly: exit 0 and the mount is gone.
