@@ -2,6 +2,7 @@
  * audit.c - chained audit records (audit.h).
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -107,6 +108,37 @@ anchor_set(struct rfs_catalog *cat, const struct rfs_key *k, int64_t id,
 	return rc;
 }
 
+/* Whether the head fails to name record PREV_ID (mac PREV): a meta row
+ * and a short MAC, a few microseconds an append. */
+static int
+head_broken(struct rfs_catalog *cat, const struct rfs_key *k,
+    int64_t prev_id, const unsigned char prev[RFS_MAC_BYTES])
+{
+	int64_t head;
+
+	return rfs_cat_meta_get(cat, "audit_head", &head) != 0 ||
+	    head != short_mac(k, "head", prev_id, prev);
+}
+
+/* Appends R after record *PREV_ID (mac PREV) and moves the head to it;
+ * *PREV_ID and PREV then name R. */
+static int
+chain_one(struct rfs_catalog *cat, const struct rfs_key *k,
+    struct rfs_audit_row *r, int64_t *prev_id, unsigned char prev[RFS_MAC_BYTES])
+{
+	int rc;
+
+	r->id = *prev_id + 1;
+	record_mac(k, r, prev, r->mac);
+	if ((rc = rfs_cat_audit_insert(cat, r)) != 0 ||
+	    (rc = rfs_cat_meta_set(cat, "audit_head", short_mac(k, "head",
+	    r->id, r->mac))) != 0)
+		return rc;
+	*prev_id = r->id;
+	memcpy(prev, r->mac, RFS_MAC_BYTES);
+	return 0;
+}
+
 int
 rfs_audit_append(struct rfs_catalog *cat, const struct rfs_key *kaudit,
     const struct rfs_key *kname, int64_t now, const char *op, uint64_t ino,
@@ -142,12 +174,28 @@ rfs_audit_append(struct rfs_catalog *cat, const struct rfs_key *kaudit,
 		free(blob);
 		return -EBADMSG;
 	}
-	r.id = prev_id + 1;
-	record_mac(kaudit, &r, prev, r.mac);
-	rc = rfs_cat_audit_insert(cat, &r);
-	if (rc == 0)
-		rc = rfs_cat_meta_set(cat, "audit_head", short_mac(kaudit,
-		    "head", r.id, r.mac));
+	/*
+	 * The head names the newest record this store wrote.  If it does not
+	 * name the last one found, the newest records were removed (or the
+	 * head edited) behind our back: chaining on as if nothing happened
+	 * would make the trail verify again.  The cut is recorded first, as
+	 * a record of its own in the chain, which `audit --verify` reports
+	 * for good (removing it as well is found again at the next append).
+	 */
+	if (head_broken(cat, kaudit, prev_id, prev)) {
+		struct rfs_audit_row cut;
+
+		rfs_err("audit: the trail was cut after record %" PRId64
+		    " (its newest records were removed)", prev_id);
+		memset(&cut, 0, sizeof(cut));
+		cut.time = now;
+		snprintf(cut.op, sizeof(cut.op), "%s", RFS_AUDIT_CUT);
+		if ((rc = chain_one(cat, kaudit, &cut, &prev_id, prev)) != 0) {
+			free(blob);
+			return rc;
+		}
+	}
+	rc = chain_one(cat, kaudit, &r, &prev_id, prev);
 	free(blob);
 	return rc;
 }
@@ -174,7 +222,7 @@ rfs_audit(struct rfs_store *s, int64_t now, const char *op, uint64_t ino,
 struct verify {
 	const struct rfs_key *k;
 	unsigned char prev[RFS_MAC_BYTES];
-	int64_t bad, count, last_id;
+	int64_t bad, count, last_id, cut;
 };
 
 static int
@@ -192,6 +240,8 @@ verify_one(void *ctx, const struct rfs_audit_row *r)
 	memcpy(v->prev, mac, RFS_MAC_BYTES);
 	v->count++;
 	v->last_id = r->id;
+	if (v->cut == 0 && strcmp(r->op, RFS_AUDIT_CUT) == 0)
+		v->cut = r->id;
 	return 0;
 }
 
@@ -220,6 +270,11 @@ rfs_audit_verify(struct rfs_store *s, int64_t *bad_id, int64_t *count)
 	if (rfs_cat_meta_get(s->cat, "audit_head", &head) != 0 ||
 	    head != short_mac(s->k_audit, "head", v.last_id, v.prev)) {
 		*bad_id = v.last_id + 1;
+		return -EBADMSG;
+	}
+	/* Records were removed before the one that says so. */
+	if (v.cut != 0) {
+		*bad_id = v.cut;
 		return -EBADMSG;
 	}
 	return 0;

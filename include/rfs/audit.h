@@ -14,6 +14,10 @@
  *                      over both: the chain restarts there after a prune
  *                      by the audit retention, and an unauthorised "prune"
  *                      cannot forge it.
+ * The head alone would catch a removal only until the next append chains
+ * on: so every append checks the head first, and if the newest records
+ * are gone it first appends an RFS_AUDIT_CUT record, which
+ * `--verify` reports from then on.
  * No plaintext names: the detail text is sealed with the NAME subkey.
  */
 #ifndef RFS_AUDIT_H
@@ -25,6 +29,9 @@
 #include "rfs/crypto.h"
 
 struct rfs_store;
+
+/* The op of the record that says records before it were removed. */
+#define RFS_AUDIT_CUT "audit-cut"
 
 /* Appends a record; call inside the transaction of the operation. */
 int rfs_audit(struct rfs_store *s, int64_t now, const char *op, uint64_t ino,

@@ -284,6 +284,15 @@ if command -v sqlite3 >/dev/null; then
 	check "--verify fails (exit 1) after a deleted record" verify_fails t-del
 	check "delete the newest record" tamper t-newest "DELETE FROM audit WHERE id=(SELECT MAX(id) FROM audit)"
 	check "--verify fails (exit 1) after the newest record is deleted" verify_fails t-newest
+	# and a new record chained on later does not make it verify again
+	mkdir -p "$T/mnt-newest"
+	if rfs_mount "$T/t-newest" "$T/mnt-newest" "policy=$POL"; then
+		echo after >"$T/mnt-newest/after-the-cut"
+		check_sh "the cut is in the trail as a record of its own" \
+			'ctl audit "$T/mnt-newest" | grep -q " audit-cut "'
+		rfs_umount "$T/mnt-newest"
+	fi
+	check "--verify still fails (exit 1) after the next write" verify_fails t-newest
 	check "edit the newest record's op" tamper t-op "UPDATE audit SET op='create' WHERE id=(SELECT MAX(id) FROM audit)"
 	check "--verify fails (exit 1) after the newest record is edited" verify_fails t-op
 	check "the untouched store still verifies" ctl audit --store "$B" --keyfile "$KEY" --verify
