@@ -22,6 +22,8 @@
  * the admin tool) show within this time; expiry is exact (see
  * fs_timeout_of()). */
 #define MAX_TIMEOUT 1.0
+/* Seconds: more than a kernel tick (1-10 ms) and a reply's latency. */
+#define EXPIRY_MARGIN 0.02
 /* Inodes kept in memory: trimmed back to LOW once past HIGH (itab_trim). */
 #define ITAB_HIGH 16384
 #define ITAB_LOW 8192
@@ -468,7 +470,10 @@ fs_timeout_of(struct rfs_fs *fs, const struct rfs_attr *a,
 	d = rfs_retention_deadline(fs->pol, a, fs_event_of(fs, a));
 	if (d == INT64_MAX)
 		return MAX_TIMEOUT;
-	t = (double)(d - now) / 1e9;
+	/* The kernel counts the validity from when it reads the reply, and
+	 * rounds it up to its next tick: ask for EXPIRY_MARGIN less, so that
+	 * a cached name or attribute never outlives the deadline. */
+	t = (double)(d - now) / 1e9 - EXPIRY_MARGIN;
 	return t < 0 ? 0 : t > MAX_TIMEOUT ? MAX_TIMEOUT : t;
 }
 
@@ -861,10 +866,13 @@ rfs_fs_lookup(struct rfs_fs *fs, uint64_t parent, const char *name,
     struct rfs_entry *e)
 {
 	struct inode *in;
-	int64_t now = now_of(fs);
+	int64_t now;
 	int rc;
 
+	/* The time is taken once the lock is held: a request that waited
+	 * for it past a deadline must not answer as of before. */
 	meta_lock(fs);
+	now = now_of(fs);
 	rc = fs_find(fs, parent, name, now, &in);
 	if (rc == 0) {
 		in->nlookup++;
@@ -895,15 +903,17 @@ rfs_fs_getattr(struct rfs_fs *fs, uint64_t ino, struct stat *st,
     double *timeout)
 {
 	struct inode *in = NULL;
-	int64_t now = now_of(fs);
+	int64_t now;
 	int rc = 0;
 
 	/*
 	 * An inode in the table needs the attributes only (see meta_lock),
 	 * unless event deadlines are set: finding the one that applies walks
-	 * the directory tree in the catalog.
+	 * the directory tree in the catalog.  The time is taken once the lock
+	 * is held (see rfs_fs_lookup).
 	 */
 	pthread_rwlock_rdlock(&fs->attrs);
+	now = now_of(fs);
 	if (fs->nevents == 0 && (in = itab_find(fs, ino)) != NULL) {
 		if (in->nopen == 0 && S_ISREG(in->a.mode) &&
 		    !fs_visible(fs, &in->a, now))
@@ -920,6 +930,7 @@ rfs_fs_getattr(struct rfs_fs *fs, uint64_t ino, struct stat *st,
 		return rc;
 	}
 	meta_lock(fs);
+	now = now_of(fs);
 	rc = fs_iget(fs, ino, &in);
 	if (rc == -ENOENT)
 		rc = -ESTALE;

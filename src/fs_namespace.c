@@ -593,8 +593,8 @@ rfs_fs_readdir(struct rfs_fs *fs, uint64_t ino, int64_t off, int plus,
 	struct inode *dir;
 	int rc;
 
-	r.now = now_of(fs);
 	meta_lock(fs);
+	r.now = now_of(fs);           /* once the lock is held: see lookup */
 	if ((rc = fs_dir_get(fs, ino, &dir)) != 0)
 		goto out;
 	if (off == 0 && fs_atime_due(fs, dir, r.now)) {
