@@ -1082,6 +1082,19 @@ rfs_cat_inode_get_delpath(struct rfs_catalog *c, uint64_t ino,
 	return get_blob(c, S_INO_GET_DELPATH, ino, blob, len);
 }
 
+/*
+ * How a scan ends: RC is the last sqlite3_step's (SQLITE_DONE when the
+ * callback stopped it), STOP the callback's last answer, where a negative
+ * one is an error to pass on and a positive one only a stop.
+ */
+static int
+scan_end(struct rfs_catalog *c, int rc, int stop, const char *what)
+{
+	if (rc != SQLITE_DONE)
+		return errno_of(c, rc, what);
+	return stop < 0 ? stop : 0;
+}
+
 int
 rfs_cat_inode_each(struct rfs_catalog *c, int state, uint64_t after,
     int limit, rfs_cat_inode_fn fn, void *ctx)
@@ -1101,8 +1114,7 @@ rfs_cat_inode_each(struct rfs_catalog *c, int state, uint64_t after,
 		}
 	}
 	done(c, S_INO_EACH);
-	return rc == SQLITE_DONE ? (stop < 0 ? stop : 0) :
-	    errno_of(c, rc, "inode scan");
+	return scan_end(c, rc, stop, "inode scan");
 }
 
 int
@@ -1180,8 +1192,7 @@ rfs_cat_dirent_each(struct rfs_catalog *c, uint64_t parent, int64_t after,
 		}
 	}
 	done(c, S_DE_EACH);
-	return rc == SQLITE_DONE ? (stop < 0 ? stop : 0) :
-	    errno_of(c, rc, "readdir");
+	return scan_end(c, rc, stop, "readdir");
 }
 
 /* FN for the integer in column 0 of each row statement I gives for KEY. */
@@ -1199,8 +1210,7 @@ each_id(struct rfs_catalog *c, int i, uint64_t key,
 			break;
 		}
 	done(c, i);
-	return rc == SQLITE_DONE ? (stop < 0 ? stop : 0) :
-	    errno_of(c, rc, what);
+	return scan_end(c, rc, stop, what);
 }
 
 int
@@ -1393,8 +1403,7 @@ rfs_cat_event_each(struct rfs_catalog *c, rfs_cat_event_fn fn, void *ctx)
 		}
 	}
 	done(c, S_EV_EACH);
-	return rc == SQLITE_DONE ? (stop < 0 ? stop : 0) :
-	    errno_of(c, rc, "events");
+	return scan_end(c, rc, stop, "events");
 }
 
 static void
@@ -1479,8 +1488,7 @@ rfs_cat_audit_each(struct rfs_catalog *c, int64_t since, int64_t after,
 		}
 	}
 	done(c, S_AU_EACH);
-	return rc == SQLITE_DONE ? (stop < 0 ? stop : 0) :
-	    errno_of(c, rc, "audit scan");
+	return scan_end(c, rc, stop, "audit scan");
 }
 
 int
@@ -1518,8 +1526,7 @@ rfs_cat_keywin_each(struct rfs_catalog *c, rfs_cat_keywin_fn fn, void *ctx)
 		}
 	}
 	done(c, S_KW_EACH);
-	return rc == SQLITE_DONE ? (stop < 0 ? stop : 0) :
-	    errno_of(c, rc, "keywin");
+	return scan_end(c, rc, stop, "keywin");
 }
 
 int

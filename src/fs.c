@@ -94,8 +94,8 @@ fs_events_reload(struct rfs_fs *fs)
 	return rfs_cat_event_each(fs->st->cat, event_load_one, fs);
 }
 
-static int64_t
-event_on(struct rfs_fs *fs, uint64_t ino)
+int64_t
+fs_event_own(struct rfs_fs *fs, uint64_t ino)
 {
 	int64_t at = RFS_NO_EVENT;
 
@@ -104,12 +104,6 @@ event_on(struct rfs_fs *fs, uint64_t ino)
 		    (at == RFS_NO_EVENT || fs->events[i].at < at))
 			at = fs->events[i].at;
 	return at;
-}
-
-int64_t
-fs_event_own(struct rfs_fs *fs, uint64_t ino)
-{
-	return event_on(fs, ino);
 }
 
 /* Earliest event on directory DIR or any ancestor (one parent each). */
@@ -123,7 +117,7 @@ dir_event(struct rfs_fs *fs, uint64_t ino)
 	int depth = 0;
 
 	while (depth++ < 4096) {
-		at = event_on(fs, ino);
+		at = fs_event_own(fs, ino);
 		if (at != RFS_NO_EVENT && (best == RFS_NO_EVENT || at < best))
 			best = at;
 		if (ino == RFS_ROOT_INO ||
@@ -166,7 +160,7 @@ fs_event_for(struct rfs_fs *fs, uint64_t ino)
 
 	if (fs->nevents == 0)
 		return RFS_NO_EVENT;
-	l.best = event_on(fs, ino);
+	l.best = fs_event_own(fs, ino);
 	if (ino == RFS_ROOT_INO)
 		return l.best;
 	(void)rfs_cat_parents_each(fs->st->cat, ino, link_event, &l);
@@ -187,7 +181,7 @@ fs_event_of(struct rfs_fs *fs, const struct rfs_attr *a)
 		return RFS_NO_EVENT;
 	if (a->state != RFS_TRASH || a->del_parent == 0)
 		return fs_event_for(fs, a->ino);
-	own = event_on(fs, a->ino);
+	own = fs_event_own(fs, a->ino);
 	dir = fs_event_for(fs, a->del_parent);
 	if (own == RFS_NO_EVENT)
 		return dir;

@@ -154,12 +154,14 @@ reload_touched(struct rfs_fs *fs)
 int
 fs_finish_tx(struct rfs_fs *fs, int rc)
 {
-	if (rc != 0) {
-		fs->kw_new = 0;
+	if (rc != 0)
 		rfs_cat_rollback(fs->st->cat);
-		reload_touched(fs);
-	} else if ((rc = rfs_cat_commit(fs->st->cat)) != 0) {
+	else
+		rc = rfs_cat_commit(fs->st->cat);
+	if (rc != 0) {
+		/* The in-memory state goes back with the catalog. */
 		fs->kw_new = 0;
+		rfs_fs_keywin_forget_locked(fs);
 		reload_touched(fs);
 	} else if (fs->kw_new) {
 		(void)kw_flush(fs);   /* a failed flush is retried by the committer */
@@ -442,14 +444,12 @@ fs_create_common(struct rfs_fs *fs, const struct rfs_ctx *ctx,
 	}
 	rc = fs_finish_tx(fs, rc);
 	if (rc != 0) {
-		/* Roll the in-memory state back with the catalog. */
-		memset(fs->kwcache, 0, sizeof(fs->kwcache));
+		/* The new inode goes with the rolled-back rows (the parent was
+		 * reloaded by fs_finish_tx: fs_make_node noted it). */
 		if (in != NULL) {
 			fs_itab_remove(fs, in);
 			fs_ifree(in);
 		}
-		if (rfs_cat_inode_get(fs->st->cat, dir->ino, &dir->a) != 0)
-			rfs_err("cannot reload directory %" PRIu64, dir->ino);
 		goto out;
 	}
 	in->nlookup++;

@@ -219,18 +219,17 @@ fs_atime_due(struct rfs_fs *fs, const struct inode *in, int64_t now)
 /*
  * We negotiated HANDLE_KILLPRIV_V2, so the kernel leaves to us what
  * file_remove_privs does on ext4: a change of a file's contents (write,
- * truncate, fallocate, copy_file_range) or owner by anyone but root
- * clears setuid, and setgid when the file is group-executable (without
- * group execute, setgid marks mandatory locking and stays).  CTX NULL:
- * no caller to judge (the daemon's own copy).  Returns whether the mode
- * changed.  Caller holds meta.
+ * truncate, fallocate, copy_file_range) by anyone but root, and any chown,
+ * clear setuid, and setgid when the file is group-executable (without
+ * group execute, setgid marks mandatory locking and stays).  Returns
+ * whether the mode changed.  Caller holds meta.
  */
 static int
-kill_priv(struct inode *in, const struct rfs_ctx *ctx)
+kill_priv(struct inode *in)
 {
 	mode_t old = in->a.mode;
 
-	if (ctx == NULL || ctx->uid == 0 || !S_ISREG(old))
+	if (S_ISDIR(old))
 		return 0;
 	in->a.mode &= ~(mode_t)S_ISUID;
 	if (in->a.mode & S_IXGRP)
@@ -238,26 +237,44 @@ kill_priv(struct inode *in, const struct rfs_ctx *ctx)
 	return old != in->a.mode;
 }
 
+/* kill_priv for a change of contents by CTX's caller (NULL: the daemon's
+ * own, which judges nobody). */
+static int
+kill_priv_by(struct inode *in, const struct rfs_ctx *ctx)
+{
+	return ctx != NULL && ctx->uid != 0 && kill_priv(in);
+}
+
 /*
- * Undoes the pin of an open that failed after it (FORGET: and the lookup a
- * create counted).  As in release, the last one out closes the object, so
- * that neither its descriptor nor the file key outlives the last handle.
+ * Drops one open of IN: a release, or an open that failed after pinning
+ * IN (FORGET: and the lookup a create counted, whose entry the kernel
+ * never got).  The open count drops in the same hold that may free IN:
+ * until then the open pins it (see itab_trim).  The last one out takes
+ * the object, which nothing else uses then, so that neither its
+ * descriptor nor the file key outlives the last handle.  Returns whether
+ * the file is past its deadline now that it is closed (an open file
+ * outlives its deadline only until then).
  */
-static void
-open_undo(struct rfs_fs *fs, struct inode *in, int forget)
+static int
+unpin_open(struct rfs_fs *fs, struct inode *in, int forget)
 {
 	struct rfs_obj *obj = NULL;
+	int due = 0;
 
 	meta_lock(fs);
 	if (--in->nopen == 0) {
 		obj = in->obj;
 		in->obj = NULL;
+		due = fs->due_hook != NULL && !in->a.hold &&
+		    rfs_retention_due(fs->pol, &in->a, fs_event_of(fs, &in->a),
+		    now_of(fs));
 	}
 	if (forget && in->nlookup > 0)
 		in->nlookup--;
 	fs_iput_maybe(fs, in);
 	meta_unlock(fs);
 	rfs_obj_close(obj);
+	return due;
 }
 
 int
@@ -302,7 +319,7 @@ rfs_fs_open(struct rfs_fs *fs, const struct rfs_ctx *ctx, uint64_t ino,
 		/* Truncated inside OPEN (atomic O_TRUNC): no SETATTR comes
 		 * with the kernel's kill flag, and the kernel keeps its cached
 		 * mode: *KILLED asks the caller to tell it. */
-		if (kill_priv(in, ctx) && killed != NULL)
+		if (kill_priv_by(in, ctx) && killed != NULL)
 			*killed = 1;
 		in->dirty = 1;
 		meta_unlock(fs);
@@ -313,8 +330,8 @@ rfs_fs_open(struct rfs_fs *fs, const struct rfs_ctx *ctx, uint64_t ino,
 		rfs_store_refill_reserve(fs->st);
 	if (rc == 0 && (*hp = handle_new(in, flags)) == NULL)
 		rc = -ENOMEM;
-	if (rc != 0)
-		open_undo(fs, in, 0);
+	if (rc != 0 && unpin_open(fs, in, 0))
+		fs->due_hook();
 	return rc;
 }
 
@@ -336,8 +353,8 @@ rfs_fs_create(struct rfs_fs *fs, const struct rfs_ctx *ctx, uint64_t parent,
 	in_unlock(in);
 	if (rc == 0 && (*hp = handle_new(in, flags)) == NULL)
 		rc = -ENOMEM;
-	if (rc != 0)
-		open_undo(fs, in, 1);   /* the kernel never sees the entry */
+	if (rc != 0 && unpin_open(fs, in, 1))
+		fs->due_hook();
 	return rc;
 }
 
@@ -385,7 +402,7 @@ rfs_fs_write(struct rfs_fs *fs, const struct rfs_ctx *ctx,
 		in->a.mtime = in->a.ctime = now;
 		/* (With the writeback cache the kernel writes setuid and
 		 * setgid files through, so CTX is the writer's.) */
-		if (kill_priv(in, ctx) && killed != NULL)
+		if (kill_priv_by(in, ctx) && killed != NULL)
 			*killed = 1;
 		in->dirty = 1;
 		meta_unlock(fs);
@@ -478,30 +495,13 @@ int
 rfs_fs_release(struct rfs_fs *fs, struct rfs_handle *h)
 {
 	struct inode *in = h->in;
-	struct rfs_obj *obj = NULL;
-	int rc, due = 0;
+	int rc;
 
 	in_lock(in);
 	rc = persist(fs, in, 1);
 	in_unlock(in);
-	/* The open count drops in the same hold that may free IN: until
-	 * then this handle pins it (see itab_trim).  With no handle left
-	 * nothing else uses the object, so it is taken here. */
-	meta_lock(fs);
-	if (--in->nopen == 0) {
-		obj = in->obj;
-		in->obj = NULL;
-		/* An open file outlives its deadline only until it is closed. */
-		if (fs->due_hook != NULL && !in->a.hold &&
-		    rfs_retention_due(fs->pol, &in->a, fs_event_of(fs, &in->a),
-		    now_of(fs)))
-			due = 1;
-	}
-	fs_iput_maybe(fs, in);
-	meta_unlock(fs);
-	rfs_obj_close(obj);
 	free(h);
-	if (due)
+	if (unpin_open(fs, in, 0))
 		fs->due_hook();
 	return rc;
 }
@@ -562,7 +562,7 @@ rfs_fs_fallocate(struct rfs_fs *fs, const struct rfs_ctx *ctx,
 		in->a.ctime = now;
 		if (mode & zero)
 			in->a.mtime = now;
-		if (kill_priv(in, ctx) && killed != NULL)
+		if (kill_priv_by(in, ctx) && killed != NULL)
 			*killed = 1;
 		in->dirty = 1;
 		meta_unlock(fs);
@@ -688,21 +688,11 @@ rfs_fs_setattr(struct rfs_fs *fs, const struct rfs_ctx *ctx, uint64_t ino,
 		in->a.uid = s->st_uid;
 	if (mask & RFS_SET_GID)
 		in->a.gid = s->st_gid;
-	if ((mask & (RFS_SET_UID | RFS_SET_GID)) && !(mask & RFS_SET_MODE) &&
-	    !S_ISDIR(in->a.mode)) {
-		/* chown clears setuid, and setgid when group-executable,
-		 * whoever does it (root too, as on ext4). */
-		static const struct rfs_ctx anyone = { 1, 1, 0 };
-
-		(void)kill_priv(in, &anyone);
-	}
-	/* The kernel's kill flag (a truncate or chown by a caller without
-	 * CAP_FSETID): the same rule, setgid only when group-executable. */
-	if ((mask & RFS_SET_KILLPRIV) && !(mask & RFS_SET_MODE)) {
-		static const struct rfs_ctx unprivileged = { 1, 1, 0 };
-
-		(void)kill_priv(in, &unprivileged);
-	}
+	/* A chown, by whoever (root too, as on ext4), and the kernel's kill
+	 * flag (a truncate or chown by a caller without CAP_FSETID). */
+	if (!(mask & RFS_SET_MODE) &&
+	    (mask & (RFS_SET_UID | RFS_SET_GID | RFS_SET_KILLPRIV)))
+		(void)kill_priv(in);
 	if (mask & RFS_SET_ATIME_NOW)
 		in->a.atime = now;
 	else if (mask & RFS_SET_ATIME)

@@ -72,7 +72,8 @@ struct rfs_fs {
 	 * at least as late: after a longer [keys] period a window's start can
 	 * stay while its end moves (a shorter recorded end would let the key
 	 * go while newer files need it).  Emptied whenever the catalog may
-	 * disagree: a rolled-back operation, a destroyed window key.
+	 * disagree: a rolled-back operation (fs_finish_tx), a destroyed
+	 * window key.
 	 */
 	struct {
 		char cls[RFS_CLASS_MAX + 1];

@@ -99,8 +99,6 @@ fs_retag(struct rfs_fs *fs, struct inode *in, const char *cls,
 		    strcmp(in->a.class, a.class) ? in->a.class : NULL);
 	if ((rc = fs_finish_tx(fs, rc)) == 0)
 		in->a = a;
-	else
-		memset(fs->kwcache, 0, sizeof(fs->kwcache));
 out:
 	rfs_key_free(fk);
 	rfs_key_free(win);
@@ -164,6 +162,13 @@ xattr_unsupported(const char *name)
 	    strncmp(name, "security.", 9) != 0)
 		return 1;              /* system.*, and no namespace at all */
 	return strcmp(name, "security.selinux") == 0;
+}
+
+int
+rfs_fs_xattr_kept(const char *name)
+{
+	return !xattr_unsupported(name) &&
+	    strncmp(name, RETENTION_PREFIX, strlen(RETENTION_PREFIX)) != 0;
 }
 
 /*

@@ -284,10 +284,9 @@ set_attrs(struct imp *im, uint64_t ino, struct rfs_handle *h,
 }
 
 /*
- * Copies the extended attributes of the open file FD to INO, as the mount
- * keeps them.  Not copied: system.* (ACLs, which the mount does not keep),
- * security.selinux (labels, likewise) and user.retention.* (the
- * filesystem's own view, set by the import itself).  Returns 0, or -1
+ * Copies the extended attributes of the open file FD to INO, those the
+ * mount keeps (rfs_fs_xattr_kept: not ACLs or SELinux labels, and not
+ * user.retention.*, which the import sets itself).  Returns 0, or -1
  * after reporting what could not be copied.
  */
 static int
@@ -309,9 +308,7 @@ copy_xattrs(struct imp *im, int fd, uint64_t ino, const char *spath)
 		return -1;
 	}
 	for (char *n = names; n < names + nl; n += strlen(n) + 1) {
-		if (strncmp(n, "system.", 7) == 0 ||
-		    strcmp(n, "security.selinux") == 0 ||
-		    strncmp(n, "user.retention.", 15) == 0)
+		if (!rfs_fs_xattr_kept(n))
 			continue;
 		free(val);
 		val = NULL;

@@ -133,6 +133,9 @@ int rfs_fs_readdir(struct rfs_fs *fs, uint64_t ino, int64_t off, int plus,
 int rfs_fs_fsyncdir(struct rfs_fs *fs);
 int rfs_fs_statfs(struct rfs_fs *fs, struct statvfs *sv);
 
+/* Whether NAME is an attribute the mount stores as given: not one it
+ * refuses (system.*, security.selinux) nor its own user.retention.*. */
+int rfs_fs_xattr_kept(const char *name);
 int rfs_fs_setxattr(struct rfs_fs *fs, const struct rfs_ctx *ctx,
     uint64_t ino, const char *name, const void *val, size_t len, int flags);
 ssize_t rfs_fs_getxattr(struct rfs_fs *fs, uint64_t ino, const char *name,
