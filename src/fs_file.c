@@ -475,8 +475,9 @@ rfs_fs_fsync(struct rfs_fs *fs, struct rfs_handle *h, int datasync)
 		in->writing_durable = rc == 0;
 	}
 	meta_unlock(fs);
-	if (rc == 0 && in->obj != NULL)
-		rc = obj_sync_unlocked(in, datasync);
+	if (rc == 0 && in->obj != NULL &&
+	    (rc = obj_sync_unlocked(in, datasync)) == 0)
+		rfs_obj_drop_written(in->obj);
 	if (rc == 0)
 		rc = persist(fs, in, 0);
 	if (rc == 0 && in->sync_catalog != CAT_NONE) {

@@ -123,6 +123,7 @@ rfs_obj_open(int objdir, uint64_t ino, int create, struct rfs_key *key,
 	}
 	o->ino = ino;
 	o->key = key;
+	o->wb_lo = UINT64_MAX;
 	rfs_obj_path(ino, path, sizeof(path));
 	o->fd = openat(objdir, path, O_RDWR | O_CLOEXEC |
 	    (create ? O_CREAT : 0), 0600);
@@ -146,8 +147,10 @@ rfs_obj_close(struct rfs_obj *o)
 {
 	if (o == NULL)
 		return;
-	if (o->fd >= 0)
+	if (o->fd >= 0) {
+		rfs_obj_drop_written(o);
 		close(o->fd);
+	}
 	if (o->cache != NULL) {
 		sodium_memzero(o->cache, RFS_BLOCK);
 		free(o->cache);
@@ -287,19 +290,21 @@ rfs_obj_read(struct rfs_obj *o, void *buf, size_t len, uint64_t off)
  * growing) leaves the object's ciphertext in the backing's page cache:
  * a second copy of data the kernel already caches as plaintext on the
  * mount, all of it dirty until the caller's fsync.  So once a writer has
- * added WB_WINDOW bytes past the last mark, their write-back is started,
- * and the window before, by now written, is waited for and dropped from
- * the cache.  The backing's page cache then holds about two windows of a
- * streaming file, its pages are reused while still warm, and the final
- * fsync finds little left to write (measured, 512 MiB `dd` + fsync on a
- * fresh mount, alternating: 340-413 -> 541-563 MB/s, the daemon's CPU
- * 0.95-1.16 -> 0.67-0.70 s; see docs/performance.md).  Writes far from the
- * stream's front (random I/O, a rewrite further back) only restart the
- * tracking: nothing is dropped for them.
+ * added WB_WINDOW bytes past the last mark, the write-back of those bytes
+ * is started, and the window started a mark before that, written by now
+ * as a rule, is dropped from the cache.  Nothing here waits for the disk:
+ * waiting at each mark for the window before (as this did first) drained
+ * the device's queue every 8 MiB and held a 512 MiB `dd` + fsync to
+ * 515-540 MB/s; without the wait it makes 640-690 (see
+ * docs/performance.md).  A page still being written when its window is
+ * dropped stays, clean and reclaimable; rfs_obj_drop_written takes what
+ * is left once a sync or the last close has the stream written.  Writes
+ * far from the stream's front (random I/O, a rewrite further back) only
+ * restart the tracking: nothing is dropped for them.
  *
- * sync_file_range consumes a write-back error for this descriptor (the
- * next fsync would no longer see it), so an error is kept and reported by
- * the next rfs_obj_sync.  Dropping only ever discards clean pages.
+ * sync_file_range without its wait flags leaves a write-back error to the
+ * next fsync; one it returns at once is kept and reported by the next
+ * rfs_obj_sync.  Dropping only ever discards clean pages.
  */
 #define WB_WINDOW ((uint64_t)8 << 20)
 
@@ -313,6 +318,14 @@ wb_note_error(struct rfs_obj *o, int rc)
 }
 
 static void
+wb_drop(struct rfs_obj *o, uint64_t from, uint64_t to)
+{
+	if (from < to)
+		(void)posix_fadvise(o->fd, (off_t)from, (off_t)(to - from),
+		    POSIX_FADV_DONTNEED);
+}
+
+static void
 write_behind(struct rfs_obj *o, uint64_t off, size_t len)
 {
 	uint64_t end = off + len;
@@ -322,7 +335,9 @@ write_behind(struct rfs_obj *o, uint64_t off, size_t len)
 	 * flight, and they reach the object slightly out of order, so the
 	 * stream is followed by its front (wb_hi), not write by write.  A
 	 * write more than a window ahead of the front or two behind is not
-	 * this stream (random I/O, a rewrite far back): start over there.
+	 * this stream (random I/O, a rewrite far back): start over there,
+	 * leaving what the old stream had not dropped to the next
+	 * rfs_obj_drop_written.
 	 */
 	if (off > o->wb_hi + WB_WINDOW || end + 2 * WB_WINDOW < o->wb_hi) {
 		o->wb_prev = o->wb_start = o->wb_hi = end;
@@ -334,17 +349,20 @@ write_behind(struct rfs_obj *o, uint64_t off, size_t len)
 		return;
 	wb_note_error(o, sync_file_range(o->fd, (off_t)o->wb_start,
 	    (off_t)(o->wb_hi - o->wb_start), SYNC_FILE_RANGE_WRITE));
-	if (o->wb_prev < o->wb_start) {
-		off_t n = (off_t)(o->wb_start - o->wb_prev);
-
-		wb_note_error(o, sync_file_range(o->fd, (off_t)o->wb_prev, n,
-		    SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
-		    SYNC_FILE_RANGE_WAIT_AFTER));
-		(void)posix_fadvise(o->fd, (off_t)o->wb_prev, n,
-		    POSIX_FADV_DONTNEED);
-	}
+	if (o->wb_lo == UINT64_MAX || o->wb_prev < o->wb_lo)
+		o->wb_lo = o->wb_prev;
+	wb_drop(o, o->wb_prev, o->wb_start);
 	o->wb_prev = o->wb_start;
 	o->wb_start = o->wb_hi;
+}
+
+void
+rfs_obj_drop_written(struct rfs_obj *o)
+{
+	if (o->wb_lo == UINT64_MAX)
+		return;
+	wb_drop(o, o->wb_lo, o->wb_start);
+	o->wb_lo = UINT64_MAX;
 }
 
 static int

@@ -55,9 +55,11 @@ struct rfs_obj {
 	 * Write-behind of a streaming writer (see write_behind in
 	 * object.c): the window before, [wb_prev, wb_start), being written
 	 * back; the current one, from wb_start to the stream's front wb_hi;
-	 * and a write-back error found, which the next rfs_obj_sync reports.
+	 * from wb_lo (UINT64_MAX: none) to wb_prev, dropped from the cache
+	 * as far as it was written by then; and a write-back error found,
+	 * which the next rfs_obj_sync reports.
 	 */
-	uint64_t wb_prev, wb_start, wb_hi;
+	uint64_t wb_lo, wb_prev, wb_start, wb_hi;
 	_Atomic int wb_err;
 };
 
@@ -93,6 +95,12 @@ int rfs_obj_zero(struct rfs_obj *o, uint64_t off, uint64_t len);
  */
 int rfs_obj_reserve(struct rfs_obj *o, uint64_t off, uint64_t len);
 int rfs_obj_sync(struct rfs_obj *o, int datasync);
+/*
+ * Drops from the backing's page cache what write-behind left of a stream
+ * before its current window (clean pages only: call it once the data is
+ * written, after a sync; rfs_obj_close calls it too).
+ */
+void rfs_obj_drop_written(struct rfs_obj *o);
 /* The object's length and the nonce of its last record (*HAS = 0 when
  * empty): what the catalog records to notice truncation and roll-back. */
 int rfs_obj_state(struct rfs_obj *o, uint64_t *len,
