@@ -274,6 +274,30 @@ in_lock_init(struct inode *in)
 	pthread_rwlockattr_destroy(&ra);
 }
 
+/* Adds an entry for the inode with attributes A.  Caller holds meta. */
+static int
+itab_add(struct rfs_fs *fs, const struct rfs_attr *a, int sync_catalog,
+    struct inode **out)
+{
+	struct inode *in = calloc(1, sizeof(*in));
+
+	if (in == NULL)
+		return -ENOMEM;
+	in->a = *a;
+	in->ino = a->ino;
+	in->sync_catalog = sync_catalog;
+	in_lock_init(in);
+	if (fs->count >= fs->nbuckets)
+		itab_grow(fs);
+	in->next = fs->tab[bucket(fs, in->ino)];
+	fs->tab[bucket(fs, in->ino)] = in;
+	fs->count++;
+	if (fs->count > ITAB_HIGH && fs->commit_ns != 0)
+		pthread_cond_signal(&fs->commit_cv);
+	*out = in;
+	return 0;
+}
+
 /*
  * The inode INO, loaded into the table if needed.  Caller holds meta.
  * A new entry starts with nlookup 0; callers count their own reference.
@@ -282,38 +306,41 @@ int
 fs_iget(struct rfs_fs *fs, uint64_t ino, struct inode **out)
 {
 	struct inode *in = itab_find(fs, ino);
+	struct rfs_attr a;
 	int rc;
 
 	if (in != NULL) {
 		*out = in;
 		return 0;
 	}
-	in = calloc(1, sizeof(*in));
-	if (in == NULL)
-		return -ENOMEM;
-	rc = rfs_cat_inode_get(fs->st->cat, ino, &in->a);
-	if (rc != 0) {
-		free(in);
+	if ((rc = rfs_cat_inode_get(fs->st->cat, ino, &a)) != 0)
 		return rc;
-	}
-	fs_reconcile_size(fs, &in->a);
-	in->ino = ino;
+	fs_reconcile_size(fs, &a);
 	/* What this inode owed the catalog may have left with an earlier
 	 * copy (trimmed, forgotten): if the catalog has unsynced writes,
 	 * assume some are this file's. */
-	in->sync_catalog = rfs_cat_unsynced(fs->st->cat) ? CAT_SYNC : CAT_NONE;
-	in_lock_init(in);
-	if (fs->count >= fs->nbuckets)
-		itab_grow(fs);
-	in->next = fs->tab[bucket(fs, ino)];
-	fs->tab[bucket(fs, ino)] = in;
-	fs->count++;
-	if (fs->count > ITAB_HIGH && fs->commit_ns != 0)
-		pthread_cond_signal(&fs->commit_cv);
-	*out = in;
-	return 0;
+	return itab_add(fs, &a, rfs_cat_unsynced(fs->st->cat) ? CAT_SYNC :
+	    CAT_NONE, out);
 }
 
+/*
+ * The inode just made with attributes A, whose row this transaction
+ * wrote: the table takes A as it is, without reading the row back or
+ * looking for an object that cannot exist yet.  Its first fsync makes
+ * the row durable (CAT_SYNC).  Caller holds meta.
+ */
+int
+fs_iget_new(struct rfs_fs *fs, const struct rfs_attr *a, struct inode **out)
+{
+	struct inode *in = itab_find(fs, a->ino);
+
+	if (in != NULL) {
+		in->sync_catalog = CAT_SYNC;
+		*out = in;
+		return 0;
+	}
+	return itab_add(fs, a, CAT_SYNC, out);
+}
 
 void
 fs_ifree(struct inode *in)

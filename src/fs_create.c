@@ -403,10 +403,8 @@ fs_make_node(struct rfs_fs *fs, const struct rfs_ctx *ctx,
 	if (S_ISREG(mode) && (rc = rfs_audit(fs->st, now, "create", a.ino,
 	    a.class, ctx->uid, NULL)) != 0)
 		return rc;
-	if ((rc = fs_iget(fs, a.ino, &in)) != 0)
+	if ((rc = fs_iget_new(fs, &a, &in)) != 0)
 		return rc;
-	/* The file's first fsync makes its catalog row durable too. */
-	in->sync_catalog = CAT_SYNC;
 	*out = in;
 	return 0;
 }

@@ -196,6 +196,8 @@ int64_t fs_event_of(struct rfs_fs *fs, const struct rfs_attr *a);
 int fs_hold_inode(struct rfs_fs *fs, struct inode *in, int hold, uint32_t uid,
     int64_t now);
 int fs_iget(struct rfs_fs *fs, uint64_t ino, struct inode **out);
+int fs_iget_new(struct rfs_fs *fs, const struct rfs_attr *a,
+    struct inode **out);
 void fs_iput_maybe(struct rfs_fs *fs, struct inode *in);
 void fs_itab_remove(struct rfs_fs *fs, struct inode *in);
 void fs_ifree(struct inode *in);

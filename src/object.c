@@ -138,6 +138,7 @@ rfs_obj_open(int objdir, uint64_t ino, int create, struct rfs_key *key,
 	}
 	stored = size_from_length((uint64_t)sb.st_size);
 	o->size = stored > catalog_size ? stored : catalog_size;
+	o->st_valid = sb.st_size == 0;     /* length 0, no last record */
 	*out = o;
 	return 0;
 }
@@ -404,9 +405,12 @@ undo_save(struct rfs_obj *o, uint64_t from, struct undo *u)
 
 	u->n = 0;
 	u->len = UINT64_MAX;
-	if (fstat(o->fd, &sb) != 0)
+	if (o->st_valid)
+		u->len = o->st_len;
+	else if (fstat(o->fd, &sb) == 0)
+		u->len = (uint64_t)sb.st_size;
+	else
 		return;
-	u->len = (uint64_t)sb.st_size;
 	if (u->len == 0 || from >= u->len)
 		return;
 	u->off = (u->len - 1) / RFS_RECORD * RFS_RECORD;
@@ -534,12 +538,22 @@ rfs_obj_write(struct rfs_obj *o, const void *buf, size_t len, uint64_t off)
 	rc = write_full(o->fd, recs, n, first * RFS_RECORD);
 	if (rc == 0) {
 		o->size = new_size;
+		/* Records were written up to the object's end: the last one
+		 * is this write's (a write that grows the object always
+		 * reaches its new end). */
+		if (o->st_valid && first * RFS_RECORD + n >= o->st_len) {
+			o->st_len = first * RFS_RECORD + n;
+			memcpy(o->st_tail, nonces + (last - first) *
+			    RFS_NONCE_BYTES, RFS_NONCE_BYTES);
+			o->st_has = 1;
+		}
 		write_behind(o, first * RFS_RECORD, n);
 		goto out;
 	}
 fail:
 	undo_apply(o, u);
 	o->cache_valid = 0;
+	o->st_valid = 0;
 out:
 	sodium_memzero(plain, sizeof(plain));
 	free(recs);
@@ -558,6 +572,7 @@ rfs_obj_truncate(struct rfs_obj *o, uint64_t size)
 		return 0;
 	if (size > RFS_OBJ_MAX_SIZE)
 		return -EFBIG;
+	o->st_valid = 0;
 	if (size > o->size) {
 		idx = o->size / RFS_BLOCK;
 		if (o->size % RFS_BLOCK != 0)
@@ -629,6 +644,7 @@ rfs_obj_zero(struct rfs_obj *o, uint64_t off, uint64_t len)
 
 	if (off >= end)
 		return 0;
+	o->st_valid = 0;
 	/* Whole blocks inside the range, short of the file's last block,
 	 * whose sealed record (its nonce is the catalog's tail) stays. */
 	first = (off + RFS_BLOCK - 1) / RFS_BLOCK;
@@ -668,8 +684,9 @@ rfs_obj_reserve(struct rfs_obj *o, uint64_t off, uint64_t len)
 	return 0;
 }
 
-int
-rfs_obj_state(struct rfs_obj *o, uint64_t *len,
+/* The object's length and last nonce as stored, read from the disk. */
+static int
+stored_state(struct rfs_obj *o, uint64_t *len,
     unsigned char nonce[RFS_NONCE_BYTES], int *has)
 {
 	struct stat sb;
@@ -688,13 +705,33 @@ rfs_obj_state(struct rfs_obj *o, uint64_t *len,
 }
 
 int
+rfs_obj_state(struct rfs_obj *o, uint64_t *len,
+    unsigned char nonce[RFS_NONCE_BYTES], int *has)
+{
+	int rc;
+
+	if (!o->st_valid) {
+		if ((rc = stored_state(o, &o->st_len, o->st_tail,
+		    &o->st_has)) != 0)
+			return rc;
+		o->st_valid = 1;
+	}
+	*len = o->st_len;
+	*has = o->st_has;
+	if (o->st_has)
+		memcpy(nonce, o->st_tail, RFS_NONCE_BYTES);
+	return 0;
+}
+
+int
 rfs_obj_is_committed(struct rfs_obj *o, uint64_t objlen,
     const unsigned char tail[RFS_NONCE_BYTES], uint64_t *len)
 {
 	unsigned char last[RFS_NONCE_BYTES];
 	int has, rc;
 
-	if ((rc = rfs_obj_state(o, len, last, &has)) != 0)
+	/* From the disk: this is the check that nobody changed it. */
+	if ((rc = stored_state(o, len, last, &has)) != 0)
 		return rc;
 	if (!has)
 		memset(last, 0, sizeof(last));   /* the emptied-file tail */

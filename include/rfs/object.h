@@ -61,6 +61,14 @@ struct rfs_obj {
 	 */
 	uint64_t wb_lo, wb_prev, wb_start, wb_hi;
 	_Atomic int wb_err;
+	/*
+	 * The object's length and last record's nonce as this process last
+	 * wrote or read them (see rfs_obj_state), when ST_VALID: what a
+	 * write session's end records, without an fstat and a pread.
+	 */
+	uint64_t st_len;
+	unsigned char st_tail[RFS_NONCE_BYTES];
+	int st_has, st_valid;
 };
 
 /*
@@ -102,7 +110,8 @@ int rfs_obj_sync(struct rfs_obj *o, int datasync);
  */
 void rfs_obj_drop_written(struct rfs_obj *o);
 /* The object's length and the nonce of its last record (*HAS = 0 when
- * empty): what the catalog records to notice truncation and roll-back. */
+ * empty): what the catalog records to notice truncation and roll-back.
+ * Known from this process's own writes where it can be, else read. */
 int rfs_obj_state(struct rfs_obj *o, uint64_t *len,
     unsigned char nonce[RFS_NONCE_BYTES], int *has);
 /*

@@ -361,6 +361,22 @@ TEST(truncate_grow_shrink)
 }
 
 /* Random operations against a model, with reopens. */
+/* What rfs_obj_state tells (known from the writes where it can be) is
+ * what the disk holds. */
+static int
+state_is_stored(struct rfs_obj *o)
+{
+	unsigned char tail[RFS_NONCE_BYTES];
+	uint64_t len, stored;
+	int has;
+
+	if (rfs_obj_state(o, &len, tail, &has) != 0)
+		return 0;
+	if (!has)
+		memset(tail, 0, sizeof(tail));
+	return rfs_obj_is_committed(o, len, tail, &stored) == 0;
+}
+
 TEST(random_model)
 {
 	static unsigned char model[MODEL_MAX], data[12000], buf[MODEL_MAX];
@@ -417,6 +433,7 @@ TEST(random_model)
 			CHECK_EQ(open_obj(11, 0, 7, size, &o), 0);
 		}
 		CHECK_EQ(o->size, size);
+		CHECK(state_is_stored(o));
 		if (step % 25 == 0)
 			CHECK(matches(o, model, size));
 	}
