@@ -182,6 +182,8 @@ obj_get(struct rfs_fs *fs, struct inode *in, struct rfs_key *key)
 	if (key == NULL && (rc = fs_file_key(fs, &a, &key)) != 0)
 		return rc;
 	rc = rfs_obj_open(fs->st->objfd, in->ino, 1, key, a.size, &in->obj);
+	if (rc == 0)
+		in->obj->ulog = fs->st->ulog;
 	if (rc == 0 && (rc = obj_verify(fs, in, &a)) != 0) {
 		rfs_obj_close(in->obj);
 		in->obj = NULL;

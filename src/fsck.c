@@ -14,6 +14,7 @@
 #include "rfs/audit.h"
 #include "rfs/catalog.h"
 #include "rfs/fsck.h"
+#include "rfs/ulog.h"
 #include "rfs/keystore.h"
 #include "rfs/object.h"
 #include "rfs/retention.h"
@@ -177,6 +178,15 @@ check_file(struct rfs_fs *fs, struct rfs_attr *a, int repair, FILE *out,
 	uint64_t len;
 	int fd, rc;
 
+	/* A read-only check of a store a kill left behind: the object is
+	 * put back as it was before the write by the next read-write open
+	 * (a mount, or this with --repair, which then finds it whole). */
+	if (rfs_ulog_pending(s->ulog, a->ino, &len)) {
+		finding(r, out, "undo", "file %" PRIu64 ": a write cut short by"
+		    " a crash is undone at the next read-write mount (back to"
+		    " %" PRIu64 " bytes of object)", a->ino, len);
+		return;
+	}
 	rfs_obj_path(a->ino, path, sizeof(path));
 	if (fstatat(s->objfd, path, &sb, 0) != 0) {
 		/* A fresh, empty file gets its object at its first open. */

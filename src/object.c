@@ -15,6 +15,7 @@
 
 #include "rfs/log.h"
 #include "rfs/object.h"
+#include "rfs/ulog.h"
 
 void
 rfs_obj_shard(unsigned i, char *buf, size_t len)
@@ -404,6 +405,7 @@ undo_save(struct rfs_obj *o, uint64_t from, struct undo *u)
 	ssize_t n;
 
 	u->n = 0;
+	u->off = 0;
 	u->len = UINT64_MAX;
 	if (o->st_valid)
 		u->len = o->st_len;
@@ -465,12 +467,12 @@ ssize_t
 rfs_obj_write(struct rfs_obj *o, const void *buf, size_t len, uint64_t off)
 {
 	const unsigned char *in = buf;
-	uint64_t new_size, first, last, tail;
+	uint64_t new_size, first, last, tail, end;
 	unsigned char plain[RFS_BLOCK];
 	unsigned char *recs, *nonces;
 	struct undo *u;
 	size_t pos = 0, n;
-	int rc = 0, grow;
+	int rc = 0, grow, slot = -1;
 
 	if (len == 0)
 		return 0;
@@ -497,6 +499,19 @@ rfs_obj_write(struct rfs_obj *o, const void *buf, size_t len, uint64_t off)
 	tail = o->size / RFS_BLOCK;
 	grow = new_size > o->size && o->size % RFS_BLOCK != 0 && tail < first;
 	undo_save(o, (grow ? tail : first) * RFS_RECORD, u);
+	/*
+	 * A write that rewrites the last record or lengthens the object is
+	 * noted in the undo log until it returns: a kill part way through
+	 * would leave a torn last record (see rfs/ulog.h).
+	 */
+	end = (last - first) * RFS_RECORD + block_len(new_size, last) +
+	    RFS_BLOCK_OVERHEAD + first * RFS_RECORD;
+	if (o->ulog != NULL && u->len != UINT64_MAX &&
+	    (u->n > 0 || end > u->len) && (slot = rfs_ulog_begin(o->ulog,
+	    o->ino, u->len, u->off, u->rec, u->n)) < 0) {
+		rc = slot;
+		goto out;
+	}
 	if (grow && (rc = reseal(o, tail, block_len(o->size, tail),
 	    block_len(new_size, tail))) != 0)
 		goto fail;
@@ -555,6 +570,8 @@ fail:
 	o->cache_valid = 0;
 	o->st_valid = 0;
 out:
+	if (slot >= 0)
+		rfs_ulog_end(o->ulog, slot);
 	sodium_memzero(plain, sizeof(plain));
 	free(recs);
 	free(u);

@@ -21,6 +21,7 @@
 #include "rfs/log.h"
 #include "rfs/object.h"
 #include "rfs/store.h"
+#include "rfs/ulog.h"
 
 #define KEYCHECK_MSG "retentionfs key check v1"
 
@@ -402,6 +403,7 @@ rfs_store_close(struct rfs_store *s)
 	if (s == NULL)
 		return;
 	rfs_keystore_close(s);
+	rfs_ulog_close(s->ulog);
 	rfs_cat_close(s->cat);
 	rfs_key_free(s->master);
 	rfs_key_free(s->k_name);
@@ -551,6 +553,22 @@ rfs_store_open(const char *backing, const struct rfs_store_opts *o,
 	if ((rc = rfs_keystore_open(s)) != 0) {
 		snprintf(err, errlen, "cannot set up the key store");
 		goto fail;
+	}
+	/* Before anything opens an object: undo the writes a kill cut
+	 * short (rfs/ulog.h). */
+	if ((rc = rfs_ulog_open(s->dirfd, o->readonly, &s->ulog)) != 0) {
+		snprintf(err, errlen, "store %s: undo log: %s", backing,
+		    strerror(-rc));
+		goto fail;
+	}
+	{
+		unsigned n;
+
+		if ((rc = rfs_ulog_replay(s->ulog, s->objfd, &n)) != 0) {
+			snprintf(err, errlen, "store %s: cannot undo a write a"
+			    " crash cut short: %s", backing, strerror(-rc));
+			goto fail;
+		}
 	}
 	if (!s->readonly) {
 		s->reservefd = openat(s->dirfd, "reserve", O_RDWR | O_CREAT |

@@ -69,6 +69,8 @@ struct rfs_obj {
 	uint64_t st_len;
 	unsigned char st_tail[RFS_NONCE_BYTES];
 	int st_has, st_valid;
+	/* Where a write in flight is noted (rfs/ulog.h); NULL: nowhere. */
+	struct rfs_ulog *ulog;
 };
 
 /*

@@ -45,6 +45,7 @@ struct rfs_store {
 	struct rfs_key *master;
 	struct rfs_key *k_name, *k_hash, *k_wrap, *k_audit;
 	struct rfs_catalog *cat;
+	struct rfs_ulog *ulog;   /* writes in flight (ulog.h) */
 	void *keycache;          /* keystore.c */
 };
 

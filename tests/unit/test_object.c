@@ -14,12 +14,14 @@
 #include <linux/magic.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
 #include <unistd.h>
 
 #include "rfs/crypto.h"
 #include "rfs/object.h"
+#include "rfs/ulog.h"
 
 #include "harness.h"
 
@@ -970,6 +972,135 @@ out:
 	teardown();
 }
 
+/*
+ * A kill part way through an append (rfs/ulog.h).  A child appends to a
+ * file whose last block is partial, so the last record is rewritten in
+ * place; RLIMIT_FSIZE cuts its pwrite in the middle of that record, and
+ * the next pwrite raises SIGXFSZ, whose default action kills it there,
+ * deterministically.  With the undo log, the next open puts the object
+ * back as it was; without, the file's last block, data written before the
+ * append, fails authentication.
+ */
+static int
+killed_append(struct rfs_ulog *ul, uint64_t ino, const unsigned char *data,
+    size_t len)
+{
+	struct rfs_obj *o = NULL;
+	int status;
+	pid_t pid;
+
+	if (open_obj(ino, 1, 23, 0, &o) != 0 ||
+	    rfs_obj_write(o, data, len, 0) != (ssize_t)len)
+		return -1;
+	o->ulog = ul;
+	pid = fork();
+	if (pid == 0) {
+		struct rlimit lim = { 0, 0 };
+
+		(void)setrlimit(RLIMIT_CORE, &lim);
+		lim.rlim_cur = lim.rlim_max = RFS_RECORD + 500;
+		signal(SIGXFSZ, SIG_DFL);
+		if (setrlimit(RLIMIT_FSIZE, &lim) == 0)
+			(void)rfs_obj_write(o, "appended", 8, len);
+		_exit(0);
+	}
+	rfs_obj_close(o);
+	if (pid < 0 || waitpid(pid, &status, 0) != pid)
+		return -1;
+	return WIFSIGNALED(status) && WTERMSIG(status) == SIGXFSZ ? 0 : -1;
+}
+
+TEST(ulog_undoes_a_killed_append)
+{
+	static unsigned char data[5000], buf[5000];
+	struct rfs_ulog *ul = NULL;
+	struct rfs_obj *o = NULL;
+	const off_t len = RFS_RECORD + (sizeof(data) - RFS_BLOCK) +
+	    RFS_BLOCK_OVERHEAD;
+	uint64_t pend;
+	unsigned n;
+
+	CHECK_EQ(setup(), 0);
+	for (size_t i = 0; i < sizeof(data); i++)
+		data[i] = (unsigned char)(i * 13 + 5);
+	CHECK_EQ(rfs_ulog_open(objdir, 0, &ul), 0);
+	CHECK_EQ(rfs_ulog_replay(ul, objdir, &n), 0);
+	CHECK_EQ(n, 0);
+	CHECK_EQ(killed_append(ul, 30, data, sizeof(data)), 0);
+	/* The kill left a torn last record, and the slot in use. */
+	CHECK_EQ(open_obj(30, 0, 23, sizeof(data), &o), 0);
+	CHECK(rfs_obj_read(o, buf, sizeof(buf), 0) < 0);
+	rfs_obj_close(o);
+	rfs_ulog_close(ul);
+	CHECK_EQ(rfs_ulog_open(objdir, 1, &ul), 0);
+	CHECK_EQ(rfs_ulog_pending(ul, 30, &pend), 1);
+	CHECK_EQ(pend, (uint64_t)len);
+	CHECK_EQ(rfs_ulog_pending(ul, 31, &pend), 0);
+	rfs_ulog_close(ul);
+	/* The next read-write open undoes it. */
+	CHECK_EQ(rfs_ulog_open(objdir, 0, &ul), 0);
+	CHECK_EQ(rfs_ulog_replay(ul, objdir, &n), 0);
+	CHECK_EQ(n, 1);
+	CHECK_EQ(file_len(30), len);
+	CHECK_EQ(open_obj(30, 0, 23, sizeof(data), &o), 0);
+	CHECK_EQ(rfs_obj_read(o, buf, sizeof(buf), 0), (ssize_t)sizeof(buf));
+	CHECK(memcmp(buf, data, sizeof(data)) == 0);
+	rfs_obj_close(o);
+	CHECK_EQ(rfs_ulog_replay(ul, objdir, &n), 0);
+	CHECK_EQ(n, 0);
+	/* Without the log, the same kill costs the last block. */
+	CHECK_EQ(killed_append(NULL, 31, data, sizeof(data)), 0);
+	CHECK_EQ(open_obj(31, 0, 23, sizeof(data), &o), 0);
+	CHECK(rfs_obj_read(o, buf, sizeof(buf), 0) < 0);
+	CHECK_EQ(rfs_obj_read(o, buf, RFS_BLOCK, 0), RFS_BLOCK);
+	rfs_obj_close(o);
+	rfs_ulog_close(ul);
+	teardown();
+}
+
+/* A write that returns frees its slot; slots are reused; a malformed slot
+ * is ignored. */
+TEST(ulog_slots)
+{
+	static unsigned char rec[RFS_RECORD];
+	struct rfs_ulog *ul = NULL;
+	unsigned char bad[8];
+	uint64_t pend;
+	unsigned n;
+	int a, b;
+
+	CHECK_EQ(setup(), 0);
+	CHECK_EQ(rfs_ulog_open(objdir, 0, &ul), 0);
+	a = rfs_ulog_begin(ul, 40, 100, 0, rec, 100);
+	b = rfs_ulog_begin(ul, 41, 0, 0, NULL, 0);
+	CHECK(a >= 0 && b >= 0 && a != b);
+	CHECK_EQ(rfs_ulog_pending(ul, 40, &pend), 1);
+	CHECK_EQ(pend, 100);
+	rfs_ulog_end(ul, a);
+	CHECK_EQ(rfs_ulog_pending(ul, 40, &pend), 0);
+	CHECK_EQ(rfs_ulog_pending(ul, 41, &pend), 1);
+	CHECK_EQ(rfs_ulog_begin(ul, 42, 0, 0, NULL, 0), a);
+	CHECK_EQ(rfs_ulog_begin(ul, 43, 10, 0, rec, RFS_RECORD + 1), -EINVAL);
+	for (int i = 0; i < RFS_ULOG_SLOTS - 2; i++)
+		CHECK(rfs_ulog_begin(ul, 50 + (uint64_t)i, 0, 0, NULL, 0) >= 0);
+	rfs_ulog_close(ul);
+	/* Slot 0 rewritten by hand: an impossible record length. */
+	memcpy(bad, "RFSU\xff\xff\0\0", 8);
+	{
+		int fd = openat(objdir, RFS_ULOG_FILE, O_WRONLY);
+
+		CHECK(fd >= 0);
+		CHECK_EQ(pwrite(fd, bad, sizeof(bad), 0), (ssize_t)sizeof(bad));
+		close(fd);
+	}
+	CHECK_EQ(rfs_ulog_open(objdir, 0, &ul), 0);
+	CHECK_EQ(rfs_ulog_replay(ul, objdir, &n), 0);
+	CHECK_EQ(n, 0);            /* their objects do not exist */
+	CHECK_EQ(rfs_ulog_pending(ul, 41, &pend), 0);
+	rfs_ulog_close(ul);
+	teardown();
+}
+
 int
 main(void)
 {
@@ -996,5 +1127,7 @@ main(void)
 	    CASE(failed_write_keeps_tail),
 	    CASE(write_overflow),
 	    CASE(shred),
-	    CASE(write_behind_drops_a_stream));
+	    CASE(write_behind_drops_a_stream),
+	    CASE(ulog_undoes_a_killed_append),
+	    CASE(ulog_slots));
 }

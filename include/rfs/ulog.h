@@ -1,0 +1,67 @@
+/*
+ * ulog.h - the undo log: what an object was before a write that is still
+ * in flight, kept where a killed daemon cannot lose it.
+ *
+ * A write that rewrites an object's last record in place (every append to
+ * a partial last block does) or lengthens the object can be cut short by a
+ * kill between two pages of its pwrite: the kernel checks for a fatal
+ * signal before each page it copies, and a record (4,136 bytes) spans two
+ * pages.  The record left half new and half old no longer authenticates,
+ * and the file's last block, with bytes an earlier fsync made durable,
+ * would read EIO.  So before such a write the object's length and its old
+ * last record go into a slot of BACKING/undo, a small file the daemon maps
+ * shared, and the slot is freed once the write has returned.  The page
+ * cache outlives the process: a slot still in use after a kill names a
+ * write that may be torn, and the next read-write open of the store puts
+ * the old record and the old length back, undoing that write whole.  It
+ * was never acknowledged (the reply to the kernel comes after it).
+ *
+ * Not covered: a power cut, where the slot and the object reach the disk
+ * in any order (docs/reliability.md), and a write in the middle of an
+ * object that neither touches its last record nor lengthens it.
+ *
+ * File format (docs/format.md): RFS_ULOG_SLOTS slots of RFS_ULOG_SLOT
+ * bytes; a slot is in use when its first four bytes are "RFSU", which are
+ * written last and cleared first.
+ */
+#ifndef RFS_ULOG_H
+#define RFS_ULOG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define RFS_ULOG_FILE "undo"
+#define RFS_ULOG_SLOTS 32
+#define RFS_ULOG_SLOT 8192
+
+struct rfs_ulog;
+
+/*
+ * Opens (read-write: makes) BACKING/undo under DIRFD.  Read-only, a store
+ * without the file has nothing pending.
+ */
+int rfs_ulog_open(int dirfd, int readonly, struct rfs_ulog **out);
+void rfs_ulog_close(struct rfs_ulog *u);
+
+/*
+ * Undoes every write left in flight, in the objects under OBJFD, and frees
+ * their slots; *N counts them.  Read-write only.
+ */
+int rfs_ulog_replay(struct rfs_ulog *u, int objfd, unsigned *n);
+
+/* Whether a write to INO is pending undo, and the object length the undo
+ * gives back (for a read-only check of a store a kill left behind). */
+int rfs_ulog_pending(const struct rfs_ulog *u, uint64_t ino, uint64_t *len);
+
+/*
+ * Records that the object of INO, LEN bytes long, is about to change at or
+ * after byte OFF, where its old last record REC (N bytes, 0 when the write
+ * leaves it alone) starts.  Returns the slot, to be given to
+ * rfs_ulog_end once the write has returned, or -errno.  Waits when every
+ * slot is in use.
+ */
+int rfs_ulog_begin(struct rfs_ulog *u, uint64_t ino, uint64_t len,
+    uint64_t off, const void *rec, size_t n);
+void rfs_ulog_end(struct rfs_ulog *u, int slot);
+
+#endif
