@@ -507,11 +507,9 @@ rfs_obj_write(struct rfs_obj *o, const void *buf, size_t len, uint64_t off)
 	end = (last - first) * RFS_RECORD + block_len(new_size, last) +
 	    RFS_BLOCK_OVERHEAD + first * RFS_RECORD;
 	if (o->ulog != NULL && u->len != UINT64_MAX &&
-	    (u->n > 0 || end > u->len) && (slot = rfs_ulog_begin(o->ulog,
-	    o->ino, u->len, u->off, u->rec, u->n)) < 0) {
-		rc = slot;
-		goto out;
-	}
+	    (u->n > 0 || end > u->len))
+		slot = rfs_ulog_begin(o->ulog, o->ino, u->len, u->off, u->rec,
+		    u->n);            /* < 0: no note, as without a log */
 	if (grow && (rc = reseal(o, tail, block_len(o->size, tail),
 	    block_len(new_size, tail))) != 0)
 		goto fail;

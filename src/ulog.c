@@ -1,12 +1,21 @@
 /*
  * ulog.c - the undo log of writes in flight (see rfs/ulog.h).
  *
- * Slot layout (little-endian): "RFSU" (4) | n (4) | ino (8) | len (8) |
- * off (8) | the old record (n bytes, at most RFS_RECORD).  The slot's
- * fields are stored before its magic, and the magic is cleared before the
- * slot is given out again, so a slot that reads "RFSU" is whole.  Stores
- * to a shared mapping are in the page cache as soon as they execute, so
- * this order is what a killed process leaves behind.
+ * The file is a header and RFS_ULOG_SLOTS slots, each RFS_ULOG_SLOT bytes
+ * (little-endian):
+ *
+ *   header: "RFSULOG1" (8) | boot id (8) of the boot that last opened it
+ *   slot:   "RFSU" (4) | n (4) | ino (8) | len (8) | off (8) |
+ *           the old record (n bytes, at most RFS_RECORD)
+ *
+ * A slot's fields are stored before its magic, and the magic is cleared
+ * before the slot is given out again, so a slot that reads "RFSU" is
+ * whole.  Stores to a shared mapping are in the page cache as soon as they
+ * execute, so this order is what a killed process leaves behind, as long
+ * as the page cache survives: within one boot.  After a reboot the file
+ * on disk is whatever write-back last took of it, and a slot there may be
+ * long stale: undoing it would throw away writes acknowledged since.  So
+ * slots are trusted only when the header names the current boot.
  */
 #include "rfs/ulog.h"
 
@@ -20,18 +29,23 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "rfs/clock.h"
 #include "rfs/log.h"
 #include "rfs/object.h"
 
-#define ULOG_SIZE ((size_t)RFS_ULOG_SLOTS * RFS_ULOG_SLOT)
+#define ULOG_SIZE ((size_t)(RFS_ULOG_SLOTS + 1) * RFS_ULOG_SLOT)
 #define HDR 32
+#define SLOT(u, i) ((u)->map + (size_t)((i) + 1) * RFS_ULOG_SLOT)
 
 static const unsigned char magic[4] = { 'R', 'F', 'S', 'U' };
+static const unsigned char head_magic[8] = { 'R', 'F', 'S', 'U', 'L', 'O',
+    'G', '1' };
 
 struct rfs_ulog {
 	int fd;
 	unsigned char *map;          /* NULL: nothing there (read-only) */
 	int readonly;
+	int trusted;                 /* written in this boot: slots exact */
 	pthread_mutex_t lock;
 	pthread_cond_t freed;
 	unsigned char busy[RFS_ULOG_SLOTS];
@@ -78,7 +92,7 @@ get64(const unsigned char *p)
 static int
 slot_read(const struct rfs_ulog *u, int i, struct slot *s)
 {
-	const unsigned char *p = u->map + (size_t)i * RFS_ULOG_SLOT;
+	const unsigned char *p = SLOT(u, i);
 
 	if (memcmp(p, magic, sizeof(magic)) != 0)
 		return 0;
@@ -94,11 +108,34 @@ slot_read(const struct rfs_ulog *u, int i, struct slot *s)
 	return 1;
 }
 
+/*
+ * Writes the whole file as zeros: a write to a shared mapping of a hole,
+ * or of space only reserved (fallocate's unwritten extents), may need new
+ * blocks, and on a full disk that is SIGBUS, not an error code.
+ */
+static int
+fill(int fd)
+{
+	static const unsigned char zeros[RFS_ULOG_SLOT];
+
+	for (off_t off = 0; off < (off_t)ULOG_SIZE;) {
+		ssize_t w = pwrite(fd, zeros, sizeof(zeros), off);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return w < 0 ? -errno : -EIO;
+		off += w;
+	}
+	return fdatasync(fd) != 0 ? -errno : 0;
+}
+
 int
 rfs_ulog_open(int dirfd, int readonly, struct rfs_ulog **out)
 {
 	struct rfs_ulog *u = calloc(1, sizeof(*u));
 	struct stat sb;
+	uint64_t boot;
 	int rc = 0;
 
 	*out = NULL;
@@ -109,40 +146,37 @@ rfs_ulog_open(int dirfd, int readonly, struct rfs_ulog **out)
 	pthread_cond_init(&u->freed, NULL);
 	u->fd = openat(dirfd, RFS_ULOG_FILE, (readonly ? O_RDONLY :
 	    O_RDWR | O_CREAT) | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (u->fd < 0) {
-		if (readonly && errno == ENOENT)
-			goto done;             /* an older store: nothing */
+	if (u->fd < 0 && readonly && errno == ENOENT)
+		goto done;                     /* an older store: nothing */
+	if (u->fd < 0 || fstat(u->fd, &sb) != 0) {
 		rc = -errno;
-		goto fail;
-	}
-	if (fstat(u->fd, &sb) != 0) {
-		rc = -errno;
-		goto fail;
+		goto broken;
 	}
 	if ((size_t)sb.st_size < ULOG_SIZE) {
 		if (readonly)
 			goto done;             /* never written whole */
-		/* Allocated now, so a write in flight never needs space. */
-		if (ftruncate(u->fd, (off_t)ULOG_SIZE) != 0 ||
-		    (posix_fallocate(u->fd, 0, (off_t)ULOG_SIZE) != 0 &&
-		    errno != EOPNOTSUPP)) {
-			rc = -errno;
-			goto fail;
-		}
+		if ((rc = fill(u->fd)) != 0)
+			goto broken;
 	}
 	u->map = mmap(NULL, ULOG_SIZE, readonly ? PROT_READ :
 	    PROT_READ | PROT_WRITE, MAP_SHARED, u->fd, 0);
 	if (u->map == MAP_FAILED) {
 		u->map = NULL;
 		rc = -errno;
-		goto fail;
+		goto broken;
 	}
+	boot = (uint64_t)rfs_clock_boot_id();
+	u->trusted = boot != 0 && memcmp(u->map, head_magic,
+	    sizeof(head_magic)) == 0 && get64(u->map + 8) == boot;
 done:
 	*out = u;
 	return 0;
-fail:
-	rfs_ulog_close(u);
-	return rc;
+broken:
+	/* A full or odd backing must not stop a mount (freeing space goes
+	 * through it): writes then go on without notes, as before. */
+	rfs_warn("undo log %s: %s: writes cut short by a crash cannot be"
+	    " undone until it can be made", RFS_ULOG_FILE, strerror(-rc));
+	goto done;
 }
 
 void
@@ -193,8 +227,15 @@ rfs_ulog_replay(struct rfs_ulog *u, int objfd, unsigned *n)
 		return 0;
 	for (int i = 0; i < RFS_ULOG_SLOTS; i++) {
 		if (!slot_read(u, i, &s)) {
-			memset(u->map + (size_t)i * RFS_ULOG_SLOT, 0,
-			    sizeof(magic));
+			memset(SLOT(u, i), 0, sizeof(magic));
+			continue;
+		}
+		if (!u->trusted) {
+			rfs_warn("undo log: object %" PRIu64 ": a write noted"
+			    " before a reboot is not undone (the note may be"
+			    " older than the object)", s.ino);
+			memset(SLOT(u, i), 0, sizeof(magic));
+			cleared = 1;
 			continue;
 		}
 		if ((r = undo(objfd, &s)) < 0) {
@@ -210,7 +251,14 @@ rfs_ulog_replay(struct rfs_ulog *u, int objfd, unsigned *n)
 			    " bytes)", s.ino, s.len);
 			(*n)++;
 		}
-		memset(u->map + (size_t)i * RFS_ULOG_SLOT, 0, sizeof(magic));
+		memset(SLOT(u, i), 0, sizeof(magic));
+		cleared = 1;
+	}
+	/* From here on the slots are this boot's. */
+	if (!u->trusted) {
+		memcpy(u->map, head_magic, sizeof(head_magic));
+		put64(u->map + 8, (uint64_t)rfs_clock_boot_id());
+		u->trusted = 1;
 		cleared = 1;
 	}
 	if (cleared && msync(u->map, ULOG_SIZE, MS_SYNC) != 0 && rc == 0)
@@ -223,7 +271,7 @@ rfs_ulog_pending(const struct rfs_ulog *u, uint64_t ino, uint64_t *len)
 {
 	struct slot s;
 
-	if (u == NULL || u->map == NULL)
+	if (u == NULL || u->map == NULL || !u->trusted)
 		return 0;
 	for (int i = 0; i < RFS_ULOG_SLOTS; i++)
 		if (slot_read(u, i, &s) && s.ino == ino) {
@@ -240,7 +288,7 @@ rfs_ulog_begin(struct rfs_ulog *u, uint64_t ino, uint64_t len,
 	unsigned char *p;
 	int i;
 
-	if (u->readonly || u->map == NULL)
+	if (u->readonly || u->map == NULL || !u->trusted)
 		return -EROFS;
 	if (n > RFS_RECORD)
 		return -EINVAL;
@@ -254,7 +302,7 @@ rfs_ulog_begin(struct rfs_ulog *u, uint64_t ino, uint64_t len,
 	}
 	u->busy[i] = 1;
 	pthread_mutex_unlock(&u->lock);
-	p = u->map + (size_t)i * RFS_ULOG_SLOT;
+	p = SLOT(u, i);
 	put32(p + 4, (uint32_t)n);
 	put64(p + 8, ino);
 	put64(p + 16, len);
@@ -272,7 +320,7 @@ rfs_ulog_end(struct rfs_ulog *u, int slot)
 	if (slot < 0 || slot >= RFS_ULOG_SLOTS)
 		return;
 	__atomic_thread_fence(__ATOMIC_RELEASE);
-	memset(u->map + (size_t)slot * RFS_ULOG_SLOT, 0, sizeof(magic));
+	memset(SLOT(u, slot), 0, sizeof(magic));
 	pthread_mutex_lock(&u->lock);
 	u->busy[slot] = 0;
 	pthread_cond_signal(&u->freed);

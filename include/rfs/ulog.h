@@ -18,11 +18,14 @@
  *
  * Not covered: a power cut, where the slot and the object reach the disk
  * in any order (docs/reliability.md), and a write in the middle of an
- * object that neither touches its last record nor lengthens it.
+ * object that neither touches its last record nor lengthens it.  Slots
+ * are trusted only within the boot that wrote them: after a reboot the
+ * file on disk may hold a note older than its object, and undoing it
+ * would throw away writes acknowledged since, so such notes are dropped.
  *
- * File format (docs/format.md): RFS_ULOG_SLOTS slots of RFS_ULOG_SLOT
- * bytes; a slot is in use when its first four bytes are "RFSU", which are
- * written last and cleared first.
+ * File format (docs/format.md, ulog.c): a header naming the boot, then
+ * RFS_ULOG_SLOTS slots of RFS_ULOG_SLOT bytes; a slot is in use when its
+ * first four bytes are "RFSU", which are written last and cleared first.
  */
 #ifndef RFS_ULOG_H
 #define RFS_ULOG_H
@@ -44,8 +47,10 @@ int rfs_ulog_open(int dirfd, int readonly, struct rfs_ulog **out);
 void rfs_ulog_close(struct rfs_ulog *u);
 
 /*
- * Undoes every write left in flight, in the objects under OBJFD, and frees
- * their slots; *N counts them.  Read-write only.
+ * Undoes every write left in flight in this boot, in the objects under
+ * OBJFD, drops notes from an earlier boot, frees their slots and claims
+ * the log for this boot (no note is taken before); *N counts the writes
+ * undone.  Read-write only.
  */
 int rfs_ulog_replay(struct rfs_ulog *u, int objfd, unsigned *n);
 
@@ -57,8 +62,8 @@ int rfs_ulog_pending(const struct rfs_ulog *u, uint64_t ino, uint64_t *len);
  * Records that the object of INO, LEN bytes long, is about to change at or
  * after byte OFF, where its old last record REC (N bytes, 0 when the write
  * leaves it alone) starts.  Returns the slot, to be given to
- * rfs_ulog_end once the write has returned, or -errno.  Waits when every
- * slot is in use.
+ * rfs_ulog_end once the write has returned, or -errno (-EROFS before
+ * rfs_ulog_replay).  Waits when every slot is in use.
  */
 int rfs_ulog_begin(struct rfs_ulog *u, uint64_t ino, uint64_t len,
     uint64_t off, const void *rec, size_t n);
