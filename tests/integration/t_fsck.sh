@@ -42,7 +42,8 @@ for kind in "orphan: object 00000000000009ff" "missing: file $i_lost" \
     "block: file $i_bad block 0" "block: file $i_sparse block $(((1 << 40) / 4096))" \
     "unreachable: live file $i_loose" \
     "keys: window key default@5" "tamper: file $i_roll"; do
-	check "fsck reports: $kind" grep -q "fsck: $kind" "$T/fsck.out"
+	check "fsck reports: $kind" grep -q "fsck: $kind" "$T/fsck.out" ||
+		sed 's/^/     | /' "$T/fsck.out"
 done
 "$CTL" fsck --store "$B" --keyfile "$K" --repair >"$T/repair.out" 2>&1
 check_sh "--repair shreds the orphan object" "! test -e '$B/objects/ff/00000000000009ff'"
