@@ -88,6 +88,20 @@ get64(const unsigned char *p)
 	return v;
 }
 
+/*
+ * Sets or clears the magic of the slot at P as one store, ordered after
+ * the stores before it (a slot's start is 8 KiB aligned in the mapping).
+ */
+static void
+slot_mark(unsigned char *p, int used)
+{
+	uint32_t m = 0;
+
+	if (used)
+		memcpy(&m, magic, sizeof(m));
+	__atomic_store_n((uint32_t *)(void *)p, m, __ATOMIC_RELEASE);
+}
+
 /* Slot I, if in use and well formed. */
 static int
 slot_read(const struct rfs_ulog *u, int i, struct slot *s)
@@ -309,8 +323,7 @@ rfs_ulog_begin(struct rfs_ulog *u, uint64_t ino, uint64_t len,
 	put64(p + 24, off);
 	if (n > 0)
 		memcpy(p + HDR, rec, n);
-	__atomic_thread_fence(__ATOMIC_RELEASE);
-	memcpy(p, magic, sizeof(magic));
+	slot_mark(p, 1);
 	return i;
 }
 
@@ -319,8 +332,7 @@ rfs_ulog_end(struct rfs_ulog *u, int slot)
 {
 	if (slot < 0 || slot >= RFS_ULOG_SLOTS)
 		return;
-	__atomic_thread_fence(__ATOMIC_RELEASE);
-	memset(SLOT(u, slot), 0, sizeof(magic));
+	slot_mark(SLOT(u, slot), 0);
 	pthread_mutex_lock(&u->lock);
 	u->busy[slot] = 0;
 	pthread_cond_signal(&u->freed);
