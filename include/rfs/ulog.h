@@ -17,8 +17,9 @@
  * was never acknowledged (the reply to the kernel comes after it).
  *
  * Not covered: a power cut, where the slot and the object reach the disk
- * in any order (docs/reliability.md), and a write in the middle of an
- * object that neither touches its last record nor lengthens it.  Slots
+ * in any order (docs/reliability.md), and the records a write rewrites in
+ * place before the object's last one (a write into the middle of a file;
+ * appends rewrite only the last).  Slots
  * are trusted only within the boot that wrote them: after a reboot the
  * file on disk may hold a note older than its object, and undoing it
  * would throw away writes acknowledged since, so such notes are dropped.
