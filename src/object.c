@@ -386,6 +386,40 @@ write_full(int fd, const unsigned char *p, size_t n, uint64_t off)
 }
 
 /*
+ * Writes the N bytes of records at P to the object at OFF.  Under an undo
+ * note (SLOT >= 0) the part that rewrites the object in place, below
+ * OLD_LEN (its length before the write), goes piece by piece, the old
+ * bytes of each piece saved first (rfs_ulog_save); the part past the old
+ * end goes at once.
+ */
+_Static_assert(RFS_ULOG_CHUNK % RFS_RECORD == 0,
+    "undo pieces must hold whole records");
+
+static int
+write_noted(struct rfs_obj *o, int slot, const unsigned char *p, size_t n,
+    uint64_t off, uint64_t old_len)
+{
+	uint64_t end = off + n, in_place = old_len < end ? old_len : end;
+	int rc;
+
+	if (slot < 0)
+		return write_full(o->fd, p, n, off);
+	while (off < end) {
+		uint64_t q = off >= in_place ? end : in_place - off >
+		    RFS_ULOG_CHUNK ? off + RFS_ULOG_CHUNK : in_place;
+
+		if (off < in_place && (rc = rfs_ulog_save(o->ulog, slot, o->fd,
+		    off, (size_t)(q - off))) != 0)
+			return rc;
+		if ((rc = write_full(o->fd, p, (size_t)(q - off), off)) != 0)
+			return rc;
+		p += q - off;
+		off = q;
+	}
+	return 0;
+}
+
+/*
  * A write that grows the object rewrites its last record in place with a
  * longer one.  If the disk fills up part way, that record would be left
  * torn and the data it held lost.  So the old last record is saved first
@@ -467,7 +501,7 @@ ssize_t
 rfs_obj_write(struct rfs_obj *o, const void *buf, size_t len, uint64_t off)
 {
 	const unsigned char *in = buf;
-	uint64_t new_size, first, last, tail, end;
+	uint64_t new_size, first, last, tail;
 	unsigned char plain[RFS_BLOCK];
 	unsigned char *recs, *nonces;
 	struct undo *u;
@@ -500,14 +534,10 @@ rfs_obj_write(struct rfs_obj *o, const void *buf, size_t len, uint64_t off)
 	grow = new_size > o->size && o->size % RFS_BLOCK != 0 && tail < first;
 	undo_save(o, (grow ? tail : first) * RFS_RECORD, u);
 	/*
-	 * A write that rewrites the last record or lengthens the object is
-	 * noted in the undo log until it returns: a kill part way through
-	 * would leave a torn last record (see rfs/ulog.h).
+	 * The write is noted in the undo log until it returns: a kill part
+	 * way through would leave a torn record (see rfs/ulog.h).
 	 */
-	end = (last - first) * RFS_RECORD + block_len(new_size, last) +
-	    RFS_BLOCK_OVERHEAD + first * RFS_RECORD;
-	if (o->ulog != NULL && u->len != UINT64_MAX &&
-	    (u->n > 0 || end > u->len))
+	if (o->ulog != NULL && u->len != UINT64_MAX)
 		slot = rfs_ulog_begin(o->ulog, o->ino, u->len, u->off, u->rec,
 		    u->n);            /* < 0: no note, as without a log */
 	if (grow && (rc = reseal(o, tail, block_len(o->size, tail),
@@ -548,7 +578,7 @@ rfs_obj_write(struct rfs_obj *o, const void *buf, size_t len, uint64_t off)
 	}
 	n = (size_t)(last - first) * RFS_RECORD + block_len(new_size, last) +
 	    RFS_BLOCK_OVERHEAD;
-	rc = write_full(o->fd, recs, n, first * RFS_RECORD);
+	rc = write_noted(o, slot, recs, n, first * RFS_RECORD, u->len);
 	if (rc == 0) {
 		o->size = new_size;
 		/* Records were written up to the object's end: the last one

@@ -4,9 +4,15 @@
  * The file is a header and RFS_ULOG_SLOTS slots, each RFS_ULOG_SLOT bytes
  * (little-endian):
  *
- *   header: "RFSULOG1" (8) | boot id (8) of the boot that last opened it
+ *   header: "RFSULOG1" (8) | boot id (8) of the boot that last opened it |
+ *           RFS_ULOG_SLOTS (4) | RFS_ULOG_SLOT (4)
  *   slot:   "RFSU" (4) | n (4) | ino (8) | len (8) | off (8) |
- *           the old record (n bytes, at most RFS_RECORD)
+ *           the old record (n bytes, at most RFS_RECORD) | ... |
+ *           at RFS_ULOG_PIECE: "RFSC" (4) | cn (4) | coff (8) |
+ *           the old bytes [coff, coff + cn) (cn at most RFS_ULOG_CHUNK)
+ *
+ * The piece has its own magic, cleared while it is rewritten, so a kill
+ * during rfs_ulog_save leaves no half-saved piece behind.
  *
  * A slot's fields are stored before its magic, and the magic is cleared
  * before the slot is given out again, so a slot that reads "RFSU" is
@@ -35,9 +41,11 @@
 
 #define ULOG_SIZE ((size_t)(RFS_ULOG_SLOTS + 1) * RFS_ULOG_SLOT)
 #define HDR 32
+#define PIECE_DATA (RFS_ULOG_PIECE + 16)
 #define SLOT(u, i) ((u)->map + (size_t)((i) + 1) * RFS_ULOG_SLOT)
 
 static const unsigned char magic[4] = { 'R', 'F', 'S', 'U' };
+static const unsigned char piece_magic[4] = { 'R', 'F', 'S', 'C' };
 static const unsigned char head_magic[8] = { 'R', 'F', 'S', 'U', 'L', 'O',
     'G', '1' };
 
@@ -52,9 +60,9 @@ struct rfs_ulog {
 };
 
 struct slot {
-	uint32_t n;
-	uint64_t ino, len, off;
-	const unsigned char *rec;
+	uint32_t n, cn;
+	uint64_t ino, len, off, coff;
+	const unsigned char *rec, *piece;      /* piece: NULL if none */
 };
 
 static void
@@ -93,13 +101,25 @@ get64(const unsigned char *p)
  * the stores before it (a slot's start is 8 KiB aligned in the mapping).
  */
 static void
-slot_mark(unsigned char *p, int used)
+mark(unsigned char *p, const unsigned char *m4, int set)
 {
 	uint32_t m = 0;
 
-	if (used)
-		memcpy(&m, magic, sizeof(m));
+	if (set)
+		memcpy(&m, m4, sizeof(m));
 	__atomic_store_n((uint32_t *)(void *)p, m, __ATOMIC_RELEASE);
+}
+
+static void
+slot_mark(unsigned char *p, int used)
+{
+	mark(p, magic, used);
+}
+
+static void
+piece_mark(unsigned char *p, int valid)
+{
+	mark(p + RFS_ULOG_PIECE, piece_magic, valid);
 }
 
 /* Slot I, if in use and well formed. */
@@ -115,7 +135,16 @@ slot_read(const struct rfs_ulog *u, int i, struct slot *s)
 	s->len = get64(p + 16);
 	s->off = get64(p + 24);
 	s->rec = p + HDR;
-	if (s->n > RFS_RECORD || (s->n > 0 && s->off + s->n != s->len)) {
+	s->piece = NULL;
+	if (memcmp(p + RFS_ULOG_PIECE, piece_magic, sizeof(piece_magic)) ==
+	    0) {
+		s->cn = get32(p + RFS_ULOG_PIECE + 4);
+		s->coff = get64(p + RFS_ULOG_PIECE + 8);
+		s->piece = p + PIECE_DATA;
+	}
+	if (s->n > RFS_RECORD || (s->n > 0 && s->off + s->n != s->len) ||
+	    (s->piece != NULL && (s->cn > RFS_ULOG_CHUNK ||
+	    s->coff + s->cn > s->len))) {
 		rfs_warn("undo log: slot %d is malformed; ignored", i);
 		return 0;
 	}
@@ -169,8 +198,11 @@ rfs_ulog_open(int dirfd, int readonly, struct rfs_ulog **out)
 	if ((size_t)sb.st_size < ULOG_SIZE) {
 		if (readonly)
 			goto done;             /* never written whole */
-		if ((rc = fill(u->fd)) != 0)
+		if ((rc = fill(u->fd)) != 0) {
+			/* What it took goes back: the disk is full. */
+			(void)unlinkat(dirfd, RFS_ULOG_FILE, 0);
 			goto broken;
+		}
 	}
 	u->map = mmap(NULL, ULOG_SIZE, readonly ? PROT_READ :
 	    PROT_READ | PROT_WRITE, MAP_SHARED, u->fd, 0);
@@ -181,7 +213,9 @@ rfs_ulog_open(int dirfd, int readonly, struct rfs_ulog **out)
 	}
 	boot = (uint64_t)rfs_clock_boot_id();
 	u->trusted = boot != 0 && memcmp(u->map, head_magic,
-	    sizeof(head_magic)) == 0 && get64(u->map + 8) == boot;
+	    sizeof(head_magic)) == 0 && get64(u->map + 8) == boot &&
+	    get32(u->map + 16) == RFS_ULOG_SLOTS &&
+	    get32(u->map + 20) == RFS_ULOG_SLOT;
 done:
 	*out = u;
 	return 0;
@@ -222,7 +256,9 @@ undo(int objfd, const struct slot *s)
 	if ((fd = openat(objfd, path, O_RDWR | O_CLOEXEC | O_NOFOLLOW)) < 0)
 		return errno == ENOENT ? 0 : -errno;
 	errno = EIO;
-	if ((s->n > 0 && pwrite(fd, s->rec, s->n, (off_t)s->off) !=
+	if ((s->piece != NULL && s->cn > 0 && pwrite(fd, s->piece, s->cn,
+	    (off_t)s->coff) != (ssize_t)s->cn) ||
+	    (s->n > 0 && pwrite(fd, s->rec, s->n, (off_t)s->off) !=
 	    (ssize_t)s->n) || ftruncate(fd, (off_t)s->len) != 0 ||
 	    fdatasync(fd) != 0)
 		rc = -errno;
@@ -246,8 +282,9 @@ rfs_ulog_replay(struct rfs_ulog *u, int objfd, unsigned *n)
 		}
 		if (!u->trusted) {
 			rfs_warn("undo log: object %" PRIu64 ": a write noted"
-			    " before a reboot is not undone (the note may be"
-			    " older than the object)", s.ino);
+			    " before a reboot (or in another layout) is not"
+			    " undone: the note may be older than the object",
+			    s.ino);
 			memset(SLOT(u, i), 0, sizeof(magic));
 			cleared = 1;
 			continue;
@@ -272,6 +309,8 @@ rfs_ulog_replay(struct rfs_ulog *u, int objfd, unsigned *n)
 	if (!u->trusted) {
 		memcpy(u->map, head_magic, sizeof(head_magic));
 		put64(u->map + 8, (uint64_t)rfs_clock_boot_id());
+		put32(u->map + 16, RFS_ULOG_SLOTS);
+		put32(u->map + 20, RFS_ULOG_SLOT);
 		u->trusted = 1;
 		cleared = 1;
 	}
@@ -317,6 +356,7 @@ rfs_ulog_begin(struct rfs_ulog *u, uint64_t ino, uint64_t len,
 	u->busy[i] = 1;
 	pthread_mutex_unlock(&u->lock);
 	p = SLOT(u, i);
+	piece_mark(p, 0);
 	put32(p + 4, (uint32_t)n);
 	put64(p + 8, ino);
 	put64(p + 16, len);
@@ -325,6 +365,35 @@ rfs_ulog_begin(struct rfs_ulog *u, uint64_t ino, uint64_t len,
 		memcpy(p + HDR, rec, n);
 	slot_mark(p, 1);
 	return i;
+}
+
+int
+rfs_ulog_save(struct rfs_ulog *u, int slot, int fd, uint64_t off,
+    size_t len)
+{
+	unsigned char *p;
+	size_t got = 0;
+
+	if (slot < 0 || slot >= RFS_ULOG_SLOTS || len > RFS_ULOG_CHUNK)
+		return -EINVAL;
+	p = SLOT(u, slot);
+	piece_mark(p, 0);
+	while (got < len) {
+		ssize_t r = pread(fd, p + PIECE_DATA + got, len - got,
+		    (off_t)(off + got));
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return -errno;
+		if (r == 0)
+			break;          /* past the end: nothing to put back */
+		got += (size_t)r;
+	}
+	put32(p + RFS_ULOG_PIECE + 4, (uint32_t)got);
+	put64(p + RFS_ULOG_PIECE + 8, off);
+	piece_mark(p, 1);
+	return 0;
 }
 
 void

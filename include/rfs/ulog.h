@@ -16,17 +16,22 @@
  * the old record and the old length back, undoing that write whole.  It
  * was never acknowledged (the reply to the kernel comes after it).
  *
+ * A write into the middle of the object can tear a record there just the
+ * same; its in-place bytes are saved too, up to RFS_ULOG_CHUNK at a time
+ * (rfs_ulog_save), and a longer rewrite goes piece by piece, so a kill
+ * leaves the pieces before whole and new, the one in flight undone, and
+ * the rest old: every block reads, old or new.
+ *
  * Not covered: a power cut, where the slot and the object reach the disk
- * in any order (docs/reliability.md), and the records a write rewrites in
- * place before the object's last one (a write into the middle of a file;
- * appends rewrite only the last).  Slots
+ * in any order (docs/reliability.md).  Slots
  * are trusted only within the boot that wrote them: after a reboot the
  * file on disk may hold a note older than its object, and undoing it
  * would throw away writes acknowledged since, so such notes are dropped.
  *
  * File format (docs/format.md, ulog.c): a header naming the boot, then
  * RFS_ULOG_SLOTS slots of RFS_ULOG_SLOT bytes; a slot is in use when its
- * first four bytes are "RFSU", which are written last and cleared first.
+ * first four bytes are "RFSU", which are written last and cleared first,
+ * and its piece is valid when the four bytes at RFS_ULOG_PIECE are "RFSC".
  */
 #ifndef RFS_ULOG_H
 #define RFS_ULOG_H
@@ -35,8 +40,16 @@
 #include <stdint.h>
 
 #define RFS_ULOG_FILE "undo"
-#define RFS_ULOG_SLOTS 32
-#define RFS_ULOG_SLOT 8192
+#define RFS_ULOG_SLOTS 8
+#define RFS_ULOG_SLOT 32768
+#define RFS_ULOG_PIECE 4176       /* offset of a slot's piece */
+/*
+ * The most bytes a write rewrites in place under one note (see
+ * rfs_ulog_save): a longer rewrite is noted and written piece by piece.
+ * Six whole records, so that pieces start and end on records and a piece
+ * put back never meets a new one inside a record.
+ */
+#define RFS_ULOG_CHUNK (6 * 4136)
 
 struct rfs_ulog;
 
@@ -68,6 +81,13 @@ int rfs_ulog_pending(const struct rfs_ulog *u, uint64_t ino, uint64_t *len);
  */
 int rfs_ulog_begin(struct rfs_ulog *u, uint64_t ino, uint64_t len,
     uint64_t off, const void *rec, size_t n);
+/*
+ * Before the write of SLOT rewrites bytes [OFF, OFF + LEN) of the object
+ * in place (LEN <= RFS_ULOG_CHUNK), saves what they hold now from FD; an
+ * undo puts them back as well.  Each call replaces the previous piece.
+ */
+int rfs_ulog_save(struct rfs_ulog *u, int slot, int fd, uint64_t off,
+    size_t len);
 void rfs_ulog_end(struct rfs_ulog *u, int slot);
 
 #endif

@@ -973,41 +973,52 @@ out:
 }
 
 /*
- * A kill part way through an append (rfs/ulog.h).  A child appends to a
- * file whose last block is partial, so the last record is rewritten in
- * place; RLIMIT_FSIZE cuts its pwrite in the middle of that record, and
- * the next pwrite raises SIGXFSZ, whose default action kills it there,
- * deterministically.  With the undo log, the next open puts the object
- * back as it was; without, the file's last block, data written before the
- * append, fails authentication.
+ * A child writes LEN bytes of BUF at OFF to O and is killed at byte CUT
+ * of the object: RLIMIT_FSIZE cuts its pwrite there, and the next pwrite
+ * raises SIGXFSZ, whose default action kills it, deterministically.
+ * Closes O.  0 when the child died that way.
  */
 static int
-killed_append(struct rfs_ulog *ul, uint64_t ino, const unsigned char *data,
-    size_t len)
+kill_in_write(struct rfs_obj *o, rlim_t cut, const void *buf, size_t len,
+    uint64_t off)
 {
-	struct rfs_obj *o = NULL;
 	int status;
-	pid_t pid;
+	pid_t pid = fork();
 
-	if (open_obj(ino, 1, 23, 0, &o) != 0 ||
-	    rfs_obj_write(o, data, len, 0) != (ssize_t)len)
-		return -1;
-	o->ulog = ul;
-	pid = fork();
 	if (pid == 0) {
 		struct rlimit lim = { 0, 0 };
 
 		(void)setrlimit(RLIMIT_CORE, &lim);
-		lim.rlim_cur = lim.rlim_max = RFS_RECORD + 500;
+		lim.rlim_cur = lim.rlim_max = cut;
 		signal(SIGXFSZ, SIG_DFL);
 		if (setrlimit(RLIMIT_FSIZE, &lim) == 0)
-			(void)rfs_obj_write(o, "appended", 8, len);
+			(void)rfs_obj_write(o, buf, len, off);
 		_exit(0);
 	}
 	rfs_obj_close(o);
 	if (pid < 0 || waitpid(pid, &status, 0) != pid)
 		return -1;
 	return WIFSIGNALED(status) && WTERMSIG(status) == SIGXFSZ ? 0 : -1;
+}
+
+/*
+ * A kill part way through an append (rfs/ulog.h).  The file's last block
+ * is partial, so the append rewrites the last record in place, and the
+ * kill lands in the middle of it.  With the undo log, the next open puts
+ * the object back as it was; without, the file's last block, data written
+ * before the append, fails authentication.
+ */
+static int
+killed_append(struct rfs_ulog *ul, uint64_t ino, const unsigned char *data,
+    size_t len)
+{
+	struct rfs_obj *o = NULL;
+
+	if (open_obj(ino, 1, 23, 0, &o) != 0 ||
+	    rfs_obj_write(o, data, len, 0) != (ssize_t)len)
+		return -1;
+	o->ulog = ul;
+	return kill_in_write(o, RFS_RECORD + 500, "appended", 8, len);
 }
 
 TEST(ulog_undoes_a_killed_append)
@@ -1081,6 +1092,99 @@ TEST(ulog_undoes_a_killed_append)
 	CHECK(rfs_obj_read(o, buf, sizeof(buf), 0) < 0);
 	CHECK_EQ(rfs_obj_read(o, buf, RFS_BLOCK, 0), RFS_BLOCK);
 	rfs_obj_close(o);
+	rfs_ulog_close(ul);
+	teardown();
+}
+
+/*
+ * A kill inside a rewrite in the middle of a file (rfs/ulog.h).  The child
+ * overwrites bytes [OFF, OFF + LEN) of an object of SIZE bytes and is
+ * killed at byte CUT (kill_in_write).  Fills OLD and NEW with the
+ * contents before and after.
+ */
+static int
+killed_rewrite(struct rfs_ulog *ul, uint64_t ino, size_t size, size_t off,
+    size_t len, rlim_t cut, unsigned char *old, unsigned char *new)
+{
+	struct rfs_obj *o = NULL;
+
+	for (size_t i = 0; i < size; i++)
+		old[i] = (unsigned char)(i * 7 + ino);
+	memcpy(new, old, size);
+	for (size_t i = off; i < off + len; i++)
+		new[i] = (unsigned char)(i * 11 + 3);
+	if (open_obj(ino, 1, 29, 0, &o) != 0 ||
+	    rfs_obj_write(o, old, size, 0) != (ssize_t)size)
+		return -1;
+	o->ulog = ul;
+	return kill_in_write(o, cut, new + off, len, off);
+}
+
+/* Every block of INO reads, each either all old or all new. */
+static int
+blocks_old_or_new(uint64_t ino, size_t size, const unsigned char *old,
+    const unsigned char *new, size_t *n_new)
+{
+	unsigned char buf[RFS_BLOCK];
+	struct rfs_obj *o = NULL;
+	int ok = 1;
+
+	*n_new = 0;
+	if (open_obj(ino, 0, 29, size, &o) != 0)
+		return 0;
+	for (size_t b = 0; b * RFS_BLOCK < size && ok; b++) {
+		size_t n = size - b * RFS_BLOCK < RFS_BLOCK ?
+		    size - b * RFS_BLOCK : RFS_BLOCK;
+
+		if (rfs_obj_read(o, buf, n, b * RFS_BLOCK) != (ssize_t)n)
+			ok = 0;
+		else if (memcmp(buf, new + b * RFS_BLOCK, n) == 0 &&
+		    memcmp(buf, old + b * RFS_BLOCK, n) != 0)
+			(*n_new)++;
+		else if (memcmp(buf, old + b * RFS_BLOCK, n) != 0)
+			ok = 0;
+	}
+	rfs_obj_close(o);
+	return ok;
+}
+
+TEST(ulog_undoes_a_killed_rewrite)
+{
+	static unsigned char old[40 * RFS_BLOCK + 1000],
+	    new[40 * RFS_BLOCK + 1000];
+	const size_t size = sizeof(old);
+	struct rfs_ulog *ul = NULL;
+	size_t n_new;
+	unsigned n;
+
+	CHECK_EQ(setup(), 0);
+	CHECK_EQ(rfs_ulog_open(objdir, 0, &ul), 0);
+	CHECK_EQ(rfs_ulog_replay(ul, objdir, &n), 0);
+	/* Within one piece: blocks 0-3, cut inside record 1. */
+	CHECK_EQ(killed_rewrite(ul, 33, size, 100, 3 * RFS_BLOCK,
+	    RFS_RECORD + 500, old, new), 0);
+	CHECK(!blocks_old_or_new(33, size, old, new, &n_new));
+	rfs_ulog_close(ul);
+	CHECK_EQ(rfs_ulog_open(objdir, 0, &ul), 0);
+	CHECK_EQ(rfs_ulog_replay(ul, objdir, &n), 0);
+	CHECK_EQ(n, 1);
+	CHECK(blocks_old_or_new(33, size, old, new, &n_new));
+	CHECK_EQ(n_new, 0);
+	/* Across pieces: blocks 0-29, cut inside record 19 (the fourth
+	 * piece of six records). */
+	CHECK_EQ(killed_rewrite(ul, 34, size, 0, 30 * RFS_BLOCK,
+	    19 * RFS_RECORD + 700, old, new), 0);
+	CHECK(!blocks_old_or_new(34, size, old, new, &n_new));
+	rfs_ulog_close(ul);
+	CHECK_EQ(rfs_ulog_open(objdir, 0, &ul), 0);
+	CHECK_EQ(rfs_ulog_replay(ul, objdir, &n), 0);
+	CHECK_EQ(n, 1);
+	CHECK(blocks_old_or_new(34, size, old, new, &n_new));
+	CHECK_EQ(n_new, 18);          /* the first three pieces, whole */
+	/* Without the log, the same kill leaves a block that fails. */
+	CHECK_EQ(killed_rewrite(NULL, 35, size, 0, 30 * RFS_BLOCK,
+	    19 * RFS_RECORD + 700, old, new), 0);
+	CHECK(!blocks_old_or_new(35, size, old, new, &n_new));
 	rfs_ulog_close(ul);
 	teardown();
 }
@@ -1161,5 +1265,6 @@ main(void)
 	    CASE(shred),
 	    CASE(write_behind_drops_a_stream),
 	    CASE(ulog_undoes_a_killed_append),
+	    CASE(ulog_undoes_a_killed_rewrite),
 	    CASE(ulog_slots));
 }
