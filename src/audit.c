@@ -10,15 +10,9 @@
 #include <sodium.h>
 
 #include "rfs/audit.h"
+#include "rfs/bytes.h"
 #include "rfs/log.h"
 #include "rfs/store.h"
-
-static void
-le64(uint64_t v, unsigned char *out)
-{
-	for (int j = 0; j < 8; j++)
-		out[j] = (unsigned char)(v >> (8 * j));
-}
 
 static void
 record_mac(const struct rfs_key *k, const struct rfs_audit_row *r,
@@ -27,10 +21,10 @@ record_mac(const struct rfs_key *k, const struct rfs_audit_row *r,
 	crypto_generichash_state st;
 	unsigned char num[8 * 4];
 
-	le64((uint64_t)r->id, num);
-	le64((uint64_t)r->time, num + 8);
-	le64(r->ino, num + 16);
-	le64(r->uid, num + 24);
+	rfs_le64_put(num, (uint64_t)r->id);
+	rfs_le64_put(num + 8, (uint64_t)r->time);
+	rfs_le64_put(num + 16, r->ino);
+	rfs_le64_put(num + 24, r->uid);
 	crypto_generichash_init(&st, k->k, RFS_KEY_BYTES, RFS_MAC_BYTES);
 	crypto_generichash_update(&st, prev, RFS_MAC_BYTES);
 	crypto_generichash_update(&st, num, sizeof(num));
@@ -53,7 +47,7 @@ short_mac(const struct rfs_key *k, const char *tag, int64_t id,
 
 	memset(buf, 0, 8);
 	memcpy(buf, tag, strlen(tag) < 8 ? strlen(tag) : 8);
-	le64((uint64_t)id, buf + 8);
+	rfs_le64_put(buf + 8, (uint64_t)id);
 	memcpy(buf + 16, mac, RFS_MAC_BYTES);
 	rfs_mac(k, buf, sizeof(buf), h);
 	memcpy(&v, h, sizeof(v));

@@ -8,6 +8,7 @@
 
 #include <sodium.h>
 
+#include "rfs/bytes.h"
 #include "rfs/crypto.h"
 
 #define KDF_CONTEXT "rfs-v1.."
@@ -111,10 +112,8 @@ static void
 block_ad(uint64_t ino, uint64_t idx, unsigned char ad[20])
 {
 	memcpy(ad, "rfs1", 4);
-	for (int i = 0; i < 8; i++) {
-		ad[4 + i] = (unsigned char)(ino >> (8 * i));
-		ad[12 + i] = (unsigned char)(idx >> (8 * i));
-	}
+	rfs_le64_put(ad + 4, ino);
+	rfs_le64_put(ad + 12, idx);
 }
 
 void
@@ -228,8 +227,7 @@ rfs_name_hash(const struct rfs_key *k, uint64_t parent, const char *name,
 	crypto_generichash_state st;
 	unsigned char p[8];
 
-	for (int i = 0; i < 8; i++)
-		p[i] = (unsigned char)(parent >> (8 * i));
+	rfs_le64_put(p, parent);
 	crypto_generichash_init(&st, k->k, RFS_KEY_BYTES, RFS_HASH_BYTES);
 	crypto_generichash_update(&st, p, sizeof(p));
 	crypto_generichash_update(&st, (const unsigned char *)name, len);

@@ -351,7 +351,7 @@ write_behind(struct rfs_obj *o, uint64_t off, size_t len)
 		return;
 	wb_note_error(o, sync_file_range(o->fd, (off_t)o->wb_start,
 	    (off_t)(o->wb_hi - o->wb_start), SYNC_FILE_RANGE_WRITE));
-	if (o->wb_lo == UINT64_MAX || o->wb_prev < o->wb_lo)
+	if (o->wb_prev < o->wb_lo)          /* UINT64_MAX: none yet */
 		o->wb_lo = o->wb_prev;
 	wb_drop(o, o->wb_prev, o->wb_start);
 	o->wb_prev = o->wb_start;
@@ -387,19 +387,20 @@ write_full(int fd, const unsigned char *p, size_t n, uint64_t off)
 
 /*
  * Writes the N bytes of records at P to the object at OFF.  Under an undo
- * note (SLOT >= 0) the part that rewrites the object in place, below
- * OLD_LEN (its length before the write), goes piece by piece, the old
- * bytes of each piece saved first (rfs_ulog_save); the part past the old
- * end goes at once.
+ * note (SLOT >= 0) the part below SAVE_TO, which rewrites the object in
+ * place and which the note itself does not hold, goes piece by piece, the
+ * old bytes of each piece saved first (rfs_ulog_save); the rest (the old
+ * last record, which the note holds, and what lies past the old end)
+ * goes at once.
  */
 _Static_assert(RFS_ULOG_CHUNK % RFS_RECORD == 0,
     "undo pieces must hold whole records");
 
 static int
 write_noted(struct rfs_obj *o, int slot, const unsigned char *p, size_t n,
-    uint64_t off, uint64_t old_len)
+    uint64_t off, uint64_t save_to)
 {
-	uint64_t end = off + n, in_place = old_len < end ? old_len : end;
+	uint64_t end = off + n, in_place = save_to < end ? save_to : end;
 	int rc;
 
 	if (slot < 0)
@@ -578,7 +579,9 @@ rfs_obj_write(struct rfs_obj *o, const void *buf, size_t len, uint64_t off)
 	}
 	n = (size_t)(last - first) * RFS_RECORD + block_len(new_size, last) +
 	    RFS_BLOCK_OVERHEAD;
-	rc = write_noted(o, slot, recs, n, first * RFS_RECORD, u->len);
+	/* An append rewrites only the old last record in place: one pwrite. */
+	rc = write_noted(o, slot, recs, n, first * RFS_RECORD,
+	    u->n > 0 ? u->off : u->len);
 	if (rc == 0) {
 		o->size = new_size;
 		/* Records were written up to the object's end: the last one

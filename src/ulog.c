@@ -35,6 +35,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "rfs/bytes.h"
 #include "rfs/clock.h"
 #include "rfs/log.h"
 #include "rfs/object.h"
@@ -65,40 +66,9 @@ struct slot {
 	const unsigned char *rec, *piece;      /* piece: NULL if none */
 };
 
-static void
-put64(unsigned char *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static void
-put32(unsigned char *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static uint32_t
-get32(const unsigned char *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-	    (uint32_t)p[3] << 24;
-}
-
-static uint64_t
-get64(const unsigned char *p)
-{
-	uint64_t v = 0;
-
-	for (int i = 7; i >= 0; i--)
-		v = v << 8 | p[i];
-	return v;
-}
-
 /*
  * Sets or clears the magic of the slot at P as one store, ordered after
- * the stores before it (a slot's start is 8 KiB aligned in the mapping).
+ * the stores before it (slots are RFS_ULOG_SLOT aligned in the mapping).
  */
 static void
 mark(unsigned char *p, const unsigned char *m4, int set)
@@ -130,16 +100,16 @@ slot_read(const struct rfs_ulog *u, int i, struct slot *s)
 
 	if (memcmp(p, magic, sizeof(magic)) != 0)
 		return 0;
-	s->n = get32(p + 4);
-	s->ino = get64(p + 8);
-	s->len = get64(p + 16);
-	s->off = get64(p + 24);
+	s->n = rfs_le32_get(p + 4);
+	s->ino = rfs_le64_get(p + 8);
+	s->len = rfs_le64_get(p + 16);
+	s->off = rfs_le64_get(p + 24);
 	s->rec = p + HDR;
 	s->piece = NULL;
 	if (memcmp(p + RFS_ULOG_PIECE, piece_magic, sizeof(piece_magic)) ==
 	    0) {
-		s->cn = get32(p + RFS_ULOG_PIECE + 4);
-		s->coff = get64(p + RFS_ULOG_PIECE + 8);
+		s->cn = rfs_le32_get(p + RFS_ULOG_PIECE + 4);
+		s->coff = rfs_le64_get(p + RFS_ULOG_PIECE + 8);
 		s->piece = p + PIECE_DATA;
 	}
 	if (s->n > RFS_RECORD || (s->n > 0 && s->off + s->n != s->len) ||
@@ -213,9 +183,9 @@ rfs_ulog_open(int dirfd, int readonly, struct rfs_ulog **out)
 	}
 	boot = (uint64_t)rfs_clock_boot_id();
 	u->trusted = boot != 0 && memcmp(u->map, head_magic,
-	    sizeof(head_magic)) == 0 && get64(u->map + 8) == boot &&
-	    get32(u->map + 16) == RFS_ULOG_SLOTS &&
-	    get32(u->map + 20) == RFS_ULOG_SLOT;
+	    sizeof(head_magic)) == 0 && rfs_le64_get(u->map + 8) == boot &&
+	    rfs_le32_get(u->map + 16) == RFS_ULOG_SLOTS &&
+	    rfs_le32_get(u->map + 20) == RFS_ULOG_SLOT;
 done:
 	*out = u;
 	return 0;
@@ -277,7 +247,7 @@ rfs_ulog_replay(struct rfs_ulog *u, int objfd, unsigned *n)
 		return 0;
 	for (int i = 0; i < RFS_ULOG_SLOTS; i++) {
 		if (!slot_read(u, i, &s)) {
-			memset(SLOT(u, i), 0, sizeof(magic));
+			slot_mark(SLOT(u, i), 0);
 			continue;
 		}
 		if (!u->trusted) {
@@ -285,7 +255,7 @@ rfs_ulog_replay(struct rfs_ulog *u, int objfd, unsigned *n)
 			    " before a reboot (or in another layout) is not"
 			    " undone: the note may be older than the object",
 			    s.ino);
-			memset(SLOT(u, i), 0, sizeof(magic));
+			slot_mark(SLOT(u, i), 0);
 			cleared = 1;
 			continue;
 		}
@@ -302,15 +272,15 @@ rfs_ulog_replay(struct rfs_ulog *u, int objfd, unsigned *n)
 			    " bytes)", s.ino, s.len);
 			(*n)++;
 		}
-		memset(SLOT(u, i), 0, sizeof(magic));
+		slot_mark(SLOT(u, i), 0);
 		cleared = 1;
 	}
 	/* From here on the slots are this boot's. */
 	if (!u->trusted) {
 		memcpy(u->map, head_magic, sizeof(head_magic));
-		put64(u->map + 8, (uint64_t)rfs_clock_boot_id());
-		put32(u->map + 16, RFS_ULOG_SLOTS);
-		put32(u->map + 20, RFS_ULOG_SLOT);
+		rfs_le64_put(u->map + 8, (uint64_t)rfs_clock_boot_id());
+		rfs_le32_put(u->map + 16, RFS_ULOG_SLOTS);
+		rfs_le32_put(u->map + 20, RFS_ULOG_SLOT);
 		u->trusted = 1;
 		cleared = 1;
 	}
@@ -357,10 +327,10 @@ rfs_ulog_begin(struct rfs_ulog *u, uint64_t ino, uint64_t len,
 	pthread_mutex_unlock(&u->lock);
 	p = SLOT(u, i);
 	piece_mark(p, 0);
-	put32(p + 4, (uint32_t)n);
-	put64(p + 8, ino);
-	put64(p + 16, len);
-	put64(p + 24, off);
+	rfs_le32_put(p + 4, (uint32_t)n);
+	rfs_le64_put(p + 8, ino);
+	rfs_le64_put(p + 16, len);
+	rfs_le64_put(p + 24, off);
 	if (n > 0)
 		memcpy(p + HDR, rec, n);
 	slot_mark(p, 1);
@@ -390,8 +360,8 @@ rfs_ulog_save(struct rfs_ulog *u, int slot, int fd, uint64_t off,
 			break;          /* past the end: nothing to put back */
 		got += (size_t)r;
 	}
-	put32(p + RFS_ULOG_PIECE + 4, (uint32_t)got);
-	put64(p + RFS_ULOG_PIECE + 8, off);
+	rfs_le32_put(p + RFS_ULOG_PIECE + 4, (uint32_t)got);
+	rfs_le64_put(p + RFS_ULOG_PIECE + 8, off);
 	piece_mark(p, 1);
 	return 0;
 }
